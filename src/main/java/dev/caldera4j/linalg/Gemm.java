@@ -1,0 +1,54 @@
+package dev.caldera4j.linalg;
+
+import org.bytedeco.openblas.global.openblas;
+
+/**
+ * Single-precision matrix products through OpenBLAS (cblas_sgemm), with a plain-Java twin
+ * ({@link #matmulTransBNaive}) that tests compare against. All matrices row-major.
+ */
+public final class Gemm {
+    private Gemm() {}
+
+    /** Products smaller than this (in multiply-adds) stay in Java: the JNI call costs more than it saves. */
+    private static final long BLAS_MIN_FLOPS = 32L * 1024;
+
+    /**
+     * C[m, n] = A[m, k] · B[n, k]ᵀ (+ C if accumulate). This is y = x·Wᵀ for a weight W (dOut, dIn).
+     */
+    public static void matmulTransB(float[] A, float[] B, float[] C, int m, int n, int k, boolean accumulate) {
+        check(A.length >= (long) m * k && B.length >= (long) n * k && C.length >= (long) m * n,
+                "matmulTransB: buffers too small for m=" + m + " n=" + n + " k=" + k);
+        if (m == 0 || n == 0) return;
+        if ((long) m * n * k < BLAS_MIN_FLOPS) {
+            matmulTransBNaive(A, B, C, m, n, k, accumulate);
+            return;
+        }
+        openblas.cblas_sgemm(openblas.CblasRowMajor, openblas.CblasNoTrans, openblas.CblasTrans,
+                m, n, k, 1f, A, k, B, k, accumulate ? 1f : 0f, C, n);
+    }
+
+    /** C[m, n] = A[m, k] · B[k, n] (+ C if accumulate). */
+    public static void matmul(float[] A, float[] B, float[] C, int m, int n, int k, boolean accumulate) {
+        check(A.length >= (long) m * k && B.length >= (long) k * n && C.length >= (long) m * n,
+                "matmul: buffers too small for m=" + m + " n=" + n + " k=" + k);
+        if (m == 0 || n == 0) return;
+        openblas.cblas_sgemm(openblas.CblasRowMajor, openblas.CblasNoTrans, openblas.CblasNoTrans,
+                m, n, k, 1f, A, k, B, n, accumulate ? 1f : 0f, C, n);
+    }
+
+    /** Plain-Java twin of {@link #matmulTransB}: float accumulation in k order. */
+    public static void matmulTransBNaive(float[] A, float[] B, float[] C, int m, int n, int k, boolean accumulate) {
+        for (int i = 0; i < m; i++) {
+            for (int j = 0; j < n; j++) {
+                float s = 0f;
+                int ai = i * k, bj = j * k;
+                for (int p = 0; p < k; p++) s += A[ai + p] * B[bj + p];
+                C[i * n + j] = accumulate ? C[i * n + j] + s : s;
+            }
+        }
+    }
+
+    private static void check(boolean ok, String msg) {
+        if (!ok) throw new IllegalArgumentException(msg);
+    }
+}
