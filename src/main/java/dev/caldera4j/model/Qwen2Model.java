@@ -1,0 +1,287 @@
+package dev.caldera4j.model;
+
+import dev.caldera4j.linalg.Gemm;
+
+import java.util.Arrays;
+import java.util.stream.IntStream;
+
+/**
+ * The reference Qwen2 forward pass on the CPU in float32:
+ * embed → N × [RMSNorm → attention (q/k/v with bias, RoPE, GQA, KV cache) → RMSNorm → SwiGLU MLP]
+ * → RMSNorm → lm_head.
+ *
+ * <p>A window of T tokens is processed as matrix products (every linear is one GEMM over T rows;
+ * attention is one GEMM per KV head over all the query heads that share it), so evaluation runs at
+ * GEMM speed rather than token by token. Single-token decode is the same code with T = 1.
+ *
+ * <p>Numerics follow transformers' Qwen2 in fp32: RMSNorm x·rsqrt(mean(x²)+ε)·w, RoPE in the
+ * rotate-half layout with inv_freq and angles rounded to float32 as transformers computes them,
+ * softmax with max subtraction.
+ */
+public final class Qwen2Model implements LanguageModel {
+
+    private final Qwen2Weights weights;
+    private final Qwen2Config c;
+    private final float[] invFreq; // (headDim/2): θ^(−2i/headDim), float32 as transformers computes it
+
+    public Qwen2Model(Qwen2Weights weights) {
+        this.weights = weights;
+        this.c = weights.config();
+        int half = c.headDim() / 2;
+        invFreq = new float[half];
+        for (int i = 0; i < half; i++) {
+            float exponent = (float) (2 * i) / (float) c.headDim();
+            invFreq[i] = (float) (1.0 / (float) Math.pow(c.ropeTheta(), exponent));
+        }
+    }
+
+    public Qwen2Weights weights() { return weights; }
+
+    public Qwen2Config config() { return c; }
+
+    @Override
+    public int vocabSize() { return c.vocabSize(); }
+
+    /** Called with the input of each linear layer during a forward pass (calibration hooks). */
+    @FunctionalInterface
+    public interface LinearInputHook {
+        /**
+         * @param layer  block index
+         * @param site   "qkv" (input of q/k/v), "o", "gate_up" (input of gate/up), "down"
+         * @param x      (rows, d_in) the activations about to be multiplied; do not keep the array
+         * @param rows   number of rows in x
+         */
+        void accept(int layer, String site, float[] x, int rows);
+    }
+
+    /** Key/value cache for one sequence: per layer and KV head, (capacity, headDim) contiguous. */
+    public static final class KVCache {
+        final float[][][] k; // [layer][kvHead] (capacity, headDim)
+        final float[][][] v; // [layer][kvHead] (capacity, headDim)
+        final int capacity;
+        int length;           // tokens already in the cache
+
+        KVCache(Qwen2Config c, int capacity) {
+            this.capacity = capacity;
+            k = new float[c.numLayers()][c.numKvHeads()][(long) capacity * c.headDim() > Integer.MAX_VALUE
+                    ? fail(capacity) : capacity * c.headDim()];
+            v = new float[c.numLayers()][c.numKvHeads()][capacity * c.headDim()];
+        }
+
+        private static int fail(int capacity) {
+            throw new IllegalArgumentException("KV cache capacity " + capacity + " is too large for one Java array per head");
+        }
+
+        public int length() { return length; }
+
+        public int capacity() { return capacity; }
+
+        /** Forget everything (reuse the buffers for a new sequence). */
+        public void reset() { length = 0; }
+
+        /** Keep only the first {@code n} positions (e.g. to score several continuations of one context). */
+        public void truncate(int n) {
+            if (n < 0 || n > length) throw new IllegalArgumentException("truncate(" + n + ") outside [0, " + length + "]");
+            length = n;
+        }
+    }
+
+    public KVCache newCache(int capacity) {
+        if (capacity <= 0) throw new IllegalArgumentException("KV cache capacity must be positive, got " + capacity);
+        return new KVCache(c, capacity);
+    }
+
+    @Override
+    public float[] logits(int[] tokens) {
+        KVCache cache = newCache(Math.max(1, tokens.length));
+        return forward(tokens, cache, true);
+    }
+
+    /**
+     * Runs {@code tokens} at positions cache.length … cache.length+T−1 and appends them to the cache.
+     *
+     * @param allLogits true: logits for every position (T, vocab); false: only the last position (vocab)
+     */
+    public float[] forward(int[] tokens, KVCache cache, boolean allLogits) {
+        return forward(tokens, cache, allLogits, null);
+    }
+
+    public float[] forward(int[] tokens, KVCache cache, boolean allLogits, LinearInputHook hook) {
+        float[] x = embed(tokens);
+        int T = tokens.length;
+        checkCache(cache, T);
+        for (int l = 0; l < c.numLayers(); l++) {
+            block(l, x, T, cache, hook);
+        }
+        cache.length += T;
+        return head(x, T, allLogits);
+    }
+
+    private void checkCache(KVCache cache, int T) {
+        if (T == 0) throw new IllegalArgumentException("forward needs at least one token");
+        if (cache.length + T > cache.capacity) {
+            throw new IllegalArgumentException("KV cache holds " + cache.length + " of " + cache.capacity
+                    + " positions; " + T + " more do not fit (allocate a larger cache with newCache)");
+        }
+    }
+
+    /** x (T, hidden): the embedding rows of {@code tokens}. */
+    public float[] embed(int[] tokens) {
+        int h = c.hiddenSize();
+        float[] x = new float[tokens.length * h];
+        for (int t = 0; t < tokens.length; t++) {
+            int id = tokens[t];
+            if (id < 0 || id >= c.vocabSize()) {
+                throw new IllegalArgumentException("token id " + id + " at position " + t + " is outside the vocabulary [0, "
+                        + c.vocabSize() + ") — was the text tokenized with this model's tokenizer?");
+            }
+            System.arraycopy(weights.embed(), id * h, x, t * h, h);
+        }
+        return x;
+    }
+
+    /** Final RMSNorm and lm_head: (T, vocab) or the last row only. */
+    public float[] head(float[] x, int T, boolean allLogits) {
+        int h = c.hiddenSize();
+        int rows = allLogits ? T : 1;
+        float[] xn = new float[rows * h];
+        for (int r = 0; r < rows; r++) {
+            int t = allLogits ? r : T - 1;
+            rmsNorm(x, t * h, weights.finalNorm(), xn, r * h, h, c.rmsNormEps());
+        }
+        float[] logits = new float[rows * c.vocabSize()];
+        weights.lmHead().forward(xn, rows, logits);
+        return logits;
+    }
+
+    /**
+     * One decoder block on x (T, hidden) in place, at positions cache.length … +T−1, writing its keys and
+     * values into the cache (the caller advances cache.length after the last block).
+     */
+    public void block(int layer, float[] x, int T, KVCache cache, LinearInputHook hook) {
+        Qwen2Weights.Block b = weights.layers()[layer];
+        int h = c.hiddenSize(), qDim = c.qDim(), kvDim = c.kvDim(), hd = c.headDim();
+        int pos0 = cache.length;
+        float eps = (float) c.rmsNormEps();
+
+        // ---- attention
+        float[] xn = new float[T * h];
+        for (int t = 0; t < T; t++) rmsNorm(x, t * h, b.inputNorm(), xn, t * h, h, eps);
+        if (hook != null) hook.accept(layer, "qkv", xn, T);
+        float[] Q = new float[T * qDim];
+        float[] K = new float[T * kvDim];
+        float[] V = new float[T * kvDim];
+        b.q().forward(xn, T, Q);
+        b.k().forward(xn, T, K);
+        b.v().forward(xn, T, V);
+        rope(Q, T, c.numHeads(), pos0);
+        rope(K, T, c.numKvHeads(), pos0);
+        float[][] kc = cache.k[layer], vc = cache.v[layer];
+        for (int t = 0; t < T; t++) {
+            for (int g = 0; g < c.numKvHeads(); g++) {
+                System.arraycopy(K, t * kvDim + g * hd, kc[g], (pos0 + t) * hd, hd);
+                System.arraycopy(V, t * kvDim + g * hd, vc[g], (pos0 + t) * hd, hd);
+            }
+        }
+        float[] A = attention(Q, T, pos0, kc, vc);
+        if (hook != null) hook.accept(layer, "o", A, T);
+        float[] tmp = new float[T * h];
+        b.o().forward(A, T, tmp);
+        for (int i = 0; i < T * h; i++) x[i] += tmp[i];
+
+        // ---- SwiGLU MLP
+        for (int t = 0; t < T; t++) rmsNorm(x, t * h, b.postNorm(), xn, t * h, h, eps);
+        if (hook != null) hook.accept(layer, "gate_up", xn, T);
+        int im = c.intermediateSize();
+        float[] G = new float[T * im];
+        float[] U = new float[T * im];
+        b.gate().forward(xn, T, G);
+        b.up().forward(xn, T, U);
+        for (int i = 0; i < T * im; i++) {
+            float g = G[i];
+            G[i] = g / (1f + (float) Math.exp(-g)) * U[i];
+        }
+        if (hook != null) hook.accept(layer, "down", G, T);
+        b.down().forward(G, T, tmp);
+        for (int i = 0; i < T * h; i++) x[i] += tmp[i];
+    }
+
+    /**
+     * Causal grouped-query attention of Q (T, qDim) over the cache's first pos0+T positions.
+     * The numHeads/numKvHeads query heads that share KV head g are stacked into one (gs·T, hd)
+     * matrix so that scores and the weighted sum are two GEMMs per KV head; K/V are read in place.
+     *
+     * @return (T, qDim) attention output before o_proj
+     */
+    private float[] attention(float[] Q, int T, int pos0, float[][] kc, float[][] vc) {
+        int hd = c.headDim(), qDim = c.qDim(), gs = c.numHeads() / c.numKvHeads();
+        int L = pos0 + T, rows = gs * T;
+        float scale = (float) (1.0 / Math.sqrt(hd));
+        float[] A = new float[T * qDim];
+        float[] Qg = new float[rows * hd];
+        float[] S = new float[rows * L];
+        float[] Og = new float[rows * hd];
+        for (int g = 0; g < c.numKvHeads(); g++) {
+            for (int j = 0; j < gs; j++) {
+                int head = g * gs + j;
+                for (int t = 0; t < T; t++) System.arraycopy(Q, t * qDim + head * hd, Qg, (j * T + t) * hd, hd);
+            }
+            Gemm.matmulTransB(Qg, kc[g], S, rows, L, hd, false);
+            // row r = j·T + t may attend to positions 0 … pos0+t
+            IntStream.range(0, rows).parallel().forEach(r -> {
+                int t = r % T, last = pos0 + t, o = r * L;
+                float max = Float.NEGATIVE_INFINITY;
+                for (int p = 0; p <= last; p++) {
+                    float s = S[o + p] * scale;
+                    S[o + p] = s;
+                    if (s > max) max = s;
+                }
+                double sum = 0;
+                for (int p = 0; p <= last; p++) {
+                    float e = (float) Math.exp(S[o + p] - max);
+                    S[o + p] = e;
+                    sum += e;
+                }
+                float inv = (float) (1.0 / sum);
+                for (int p = 0; p <= last; p++) S[o + p] *= inv;
+                Arrays.fill(S, o + last + 1, o + L, 0f);
+            });
+            Gemm.matmul(S, vc[g], Og, rows, hd, L, false);
+            for (int j = 0; j < gs; j++) {
+                int head = g * gs + j;
+                for (int t = 0; t < T; t++) System.arraycopy(Og, (j * T + t) * hd, A, t * qDim + head * hd, hd);
+            }
+        }
+        return A;
+    }
+
+    /** Rotary embedding, rotate-half layout (pairs i and i+hd/2), on X (T, nHeads·hd) at positions pos0…. */
+    private void rope(float[] X, int T, int nHeads, int pos0) {
+        int hd = c.headDim(), half = hd / 2, width = nHeads * hd;
+        float[] cos = new float[half], sin = new float[half];
+        for (int t = 0; t < T; t++) {
+            float pos = pos0 + t;
+            for (int i = 0; i < half; i++) {
+                float angle = pos * invFreq[i];
+                cos[i] = (float) Math.cos(angle);
+                sin[i] = (float) Math.sin(angle);
+            }
+            for (int hh = 0; hh < nHeads; hh++) {
+                int o = t * width + hh * hd;
+                for (int i = 0; i < half; i++) {
+                    float x1 = X[o + i], x2 = X[o + i + half];
+                    X[o + i] = x1 * cos[i] - x2 * sin[i];
+                    X[o + i + half] = x2 * cos[i] + x1 * sin[i];
+                }
+            }
+        }
+    }
+
+    /** out[oo … oo+n) = x[xo … xo+n) · rsqrt(mean(x²) + ε) · w. */
+    public static void rmsNorm(float[] x, int xo, float[] w, float[] out, int oo, int n, double eps) {
+        double ss = 0;
+        for (int i = 0; i < n; i++) ss += (double) x[xo + i] * x[xo + i];
+        float inv = (float) (1.0 / Math.sqrt(ss / n + eps));
+        for (int i = 0; i < n; i++) out[oo + i] = w[i] * (x[xo + i] * inv);
+    }
+}
