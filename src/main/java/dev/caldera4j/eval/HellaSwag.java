@@ -1,0 +1,106 @@
+package dev.caldera4j.eval;
+
+import dev.caldera4j.model.LanguageModel;
+import dev.caldera4j.tokenizer.Tokenizer;
+
+import java.util.List;
+import java.util.function.IntConsumer;
+
+/**
+ * HellaSwag zero-shot multiple choice, as lm-eval-harness scores it.
+ *
+ * <p>The llama.cpp text format already carries lm-eval's preprocessed strings (its context line is
+ * preprocess(activity_label + ": " + ctx_a + " " + ctx_b.capitalize()), its endings
+ * preprocess(ending)). Each ending is scored as the continuation " " + ending after the context
+ * (llama.cpp tokenizes context + " " + ending too), with {@link Loglikelihood#encode}. acc picks
+ * the ending of largest summed log-prob; acc_norm divides each sum by the ending's length in
+ * characters (Unicode code points, Python's len, without the leading space — lm-eval's
+ * completion_len = len(choice)). llama.cpp instead divides by the token count and shuffles the
+ * tasks; we follow lm-eval, the source of the published acc/acc_norm numbers. Ties go to the
+ * first ending (np.argmax).
+ */
+public final class HellaSwag {
+    private HellaSwag() {}
+
+    /** @param endings the 4 endings; gold ∈ [0, 4) */
+    public record Task(String context, int gold, List<String> endings) {
+        public Task {
+            endings = List.copyOf(endings);
+            if (endings.size() != 4 || gold < 0 || gold >= endings.size()) {
+                throw new IllegalArgumentException("HellaSwag task needs 4 endings and a gold label in [0, 4),"
+                        + " got " + endings.size() + " endings and gold " + gold + " for context \"" + context + "\"");
+            }
+        }
+    }
+
+    /**
+     * @param tasks       tasks scored
+     * @param correct     tasks where the largest summed log-prob is the gold ending
+     * @param correctNorm tasks where the largest log-prob per character is the gold ending
+     * @param seconds     wall time
+     */
+    public record Result(int tasks, int correct, int correctNorm, double seconds) {
+        public double acc() {
+            return (double) correct / tasks;
+        }
+
+        public double accNorm() {
+            return (double) correctNorm / tasks;
+        }
+    }
+
+    /** Index of the largest summed log-prob (acc); first on ties. */
+    public static int choose(double[] logProbs) {
+        int best = 0;
+        for (int i = 1; i < logProbs.length; i++) {
+            if (logProbs[i] > logProbs[best]) {
+                best = i;
+            }
+        }
+        return best;
+    }
+
+    /** Index of the largest log-prob per character of the ending (acc_norm); first on ties. */
+    public static int chooseNorm(double[] logProbs, List<String> endings) {
+        double[] perChar = new double[logProbs.length];
+        for (int i = 0; i < logProbs.length; i++) {
+            String e = endings.get(i);
+            perChar[i] = logProbs[i] / e.codePointCount(0, e.length());
+        }
+        return choose(perChar);
+    }
+
+    /**
+     * acc and acc_norm over the first maxTasks tasks (≤ 0: all).
+     *
+     * @param maxLength longest model input; longer contexts are cut from the left
+     * @param progress  called with the number of tasks done after each task
+     */
+    public static Result evaluate(LanguageModel model, Tokenizer tokenizer, List<Task> tasks, int maxTasks,
+                                  int maxLength, IntConsumer progress) {
+        int n = maxTasks > 0 ? Math.min(maxTasks, tasks.size()) : tasks.size();
+        if (n == 0) {
+            throw new IllegalArgumentException("no HellaSwag tasks to evaluate");
+        }
+        long start = System.nanoTime();
+        int correct = 0;
+        int correctNorm = 0;
+        double[] logProbs = new double[4]; // (4) summed log-prob of each ending
+        for (int i = 0; i < n; i++) {
+            Task task = tasks.get(i);
+            for (int e = 0; e < 4; e++) {
+                logProbs[e] = Loglikelihood.score(model,
+                        Loglikelihood.encode(tokenizer, task.context(), " " + task.endings().get(e)),
+                        maxLength).logProb();
+            }
+            if (choose(logProbs) == task.gold()) {
+                correct++;
+            }
+            if (chooseNorm(logProbs, task.endings()) == task.gold()) {
+                correctNorm++;
+            }
+            progress.accept(i + 1);
+        }
+        return new Result(n, correct, correctNorm, (System.nanoTime() - start) * 1e-9);
+    }
+}
