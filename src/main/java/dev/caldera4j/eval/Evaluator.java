@@ -1,5 +1,6 @@
 package dev.caldera4j.eval;
 
+import dev.caldera4j.util.Progress;
 import dev.caldera4j.model.LanguageModel;
 import dev.caldera4j.tokenizer.Tokenizer;
 

@@ -2,71 +2,78 @@ package dev.caldera4j.util;
 
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
-import me.tongfei.progressbar.ProgressBarStyle;
 
+import java.io.Console;
 import java.io.PrintStream;
+import java.util.Locale;
+import java.util.function.IntConsumer;
 
 /**
- * Progress of a long job: a bar on a terminal, plain lines (every 10 % or 30 s) elsewhere — CI logs,
- * notebooks, redirected output. Writes to stderr so that stdout stays clean for results.
+ * Progress of one task of {@code total} units, fed with the count done so far (the
+ * {@link IntConsumer} the evaluation loops call). In a terminal it draws a me.tongfei progress bar
+ * on stderr; without one (CI, notebooks, redirected output) it prints a plain line to stderr at
+ * every 10 % and at least every 30 s, so logs stay readable. {@link #none()} prints nothing.
  */
-public final class Progress implements AutoCloseable {
+public final class Progress implements IntConsumer, AutoCloseable {
+    private static final long PLAIN_INTERVAL_NANOS = 30_000_000_000L;
+
     private final String task;
-    private final long total;
-    private final ProgressBar bar;         // null in plain mode
-    private final PrintStream plain;       // null in bar mode
-    private final long t0 = System.nanoTime();
-    private long done;
-    private int lastDecile = -1;
-    private long lastLineNanos = System.nanoTime();
+    private final int total;
+    private final ProgressBar bar;    // null unless drawing in a terminal
+    private final PrintStream plain;  // null unless printing plain lines
+    private final long start = System.nanoTime();
+    private long lastLine = start;
+    private int lastDecile;
 
-    private Progress(String task, long total, boolean terminal, PrintStream plain) {
+    private Progress(String task, int total, ProgressBar bar, PrintStream plain) {
         this.task = task;
-        this.total = Math.max(total, 1);
-        if (terminal) {
-            this.bar = new ProgressBarBuilder().setTaskName(task).setInitialMax(this.total)
-                    .setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(250).build();
-            this.plain = null;
-        } else {
-            this.bar = null;
-            this.plain = plain;
+        this.total = total;
+        this.bar = bar;
+        this.plain = plain;
+    }
+
+    /** A bar in a terminal, plain lines otherwise. */
+    public static Progress start(String task, int total) {
+        Console console = System.console();
+        if (console != null && console.isTerminal()) {
+            ProgressBar bar = new ProgressBarBuilder().setTaskName(task).setInitialMax(total)
+                    .showSpeed().build();
+            return new Progress(task, total, bar, null);
         }
+        return new Progress(task, total, null, System.err);
     }
 
-    /** A bar when stderr is an interactive terminal, plain lines otherwise. CALDERA4J_PROGRESS=plain|bar|none overrides. */
-    public static Progress start(String task, long total) {
-        String mode = System.getenv().getOrDefault("CALDERA4J_PROGRESS", "");
-        boolean terminal = switch (mode) {
-            case "bar" -> true;
-            case "plain", "none" -> false;
-            default -> System.console() != null && System.console().isTerminal() && System.getenv("CI") == null;
-        };
-        return new Progress(task, total, terminal, mode.equals("none") ? null : System.err);
+    /** Plain lines to {@code out} whatever the terminal (for logs and tests of the format). */
+    public static Progress plain(String task, int total, PrintStream out) {
+        return new Progress(task, total, null, out);
     }
 
-    public void step() { stepBy(1); }
+    /** Reports nothing. */
+    public static Progress none() {
+        return new Progress("", 0, null, null);
+    }
 
-    public synchronized void stepBy(long n) {
-        done += n;
+    @Override
+    public void accept(int done) {
         if (bar != null) {
-            bar.stepBy(n);
-            return;
-        }
-        if (plain == null) return;
-        int decile = (int) Math.min(10, done * 10 / total);
-        long now = System.nanoTime();
-        if (decile > lastDecile || now - lastLineNanos > 30_000_000_000L) {
-            lastDecile = decile;
-            lastLineNanos = now;
-            double s = (now - t0) / 1e9;
-            plain.printf("%s: %d/%d (%d%%) %.1fs%n", task, done, total, done * 100 / total, s);
+            bar.stepTo(done);
+        } else if (plain != null && total > 0) {
+            long now = System.nanoTime();
+            int decile = (int) (10L * done / total);
+            // done == total reaches decile 10, so the last line is always printed once
+            if (decile > lastDecile || now - lastLine > PLAIN_INTERVAL_NANOS) {
+                plain.printf(Locale.ROOT, "%s: %d/%d (%.0f%%), %.1f s%n", task, done, total,
+                        100.0 * done / total, (now - start) * 1e-9);
+                lastDecile = decile;
+                lastLine = now;
+            }
         }
     }
-
-    public double seconds() { return (System.nanoTime() - t0) / 1e9; }
 
     @Override
     public void close() {
-        if (bar != null) bar.close();
+        if (bar != null) {
+            bar.close();
+        }
     }
 }

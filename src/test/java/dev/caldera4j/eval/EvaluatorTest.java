@@ -1,5 +1,6 @@
 package dev.caldera4j.eval;
 
+import dev.caldera4j.util.Progress;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 

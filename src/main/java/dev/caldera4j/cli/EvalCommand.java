@@ -1,0 +1,83 @@
+package dev.caldera4j.cli;
+
+import dev.caldera4j.eval.EvalMode;
+import dev.caldera4j.eval.EvalReport;
+import dev.caldera4j.eval.EvalSet;
+import dev.caldera4j.eval.Evaluator;
+import dev.caldera4j.eval.ResultsFile;
+import dev.caldera4j.model.Models;
+import dev.caldera4j.model.Qwen2Model;
+import dev.caldera4j.tokenizer.Tokenizer;
+import dev.caldera4j.tokenizer.Tokenizers;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.EnumSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.Callable;
+
+@Command(name = "eval", mixinStandardHelpOptions = true,
+        description = "Evaluate a model: WikiText-2 and C4 perplexity, LAMBADA, HellaSwag (DESIGN's protocol).")
+final class EvalCommand implements Callable<Integer> {
+
+    @Option(names = {"-m", "--model"}, required = true, description = "HF model directory (dense or compressed) or llama2.c .bin")
+    Path model;
+
+    @Option(names = "--mode", defaultValue = "quick", description = "quick (64 windows of 512, 1000 items) or full (default ${DEFAULT-VALUE})")
+    String mode;
+
+    @Option(names = "--sets", split = ",", description = "wikitext2,c4,lambada,hellaswag (default: all)")
+    List<String> sets;
+
+    @Option(names = "--seqlen", split = ",", description = "perplexity window lengths (default: the mode's)")
+    List<Integer> seqlens;
+
+    @Option(names = "--name", description = "model name in the results rows (default: the directory name)")
+    String name;
+
+    @Option(names = "--out", description = "write a results file (DESIGN's format) here")
+    Path out;
+
+    @Option(names = "--eval-dir", description = "evaluation data (default: ../shared/data/eval)")
+    Path evalDir;
+
+    @Override
+    public Integer call() {
+        EvalMode m = EvalMode.parse(mode);
+        Set<EvalSet> which = EnumSet.noneOf(EvalSet.class);
+        if (sets == null || sets.isEmpty()) which = EnumSet.allOf(EvalSet.class);
+        else for (String s : sets) which.add(EvalSet.parse(s.trim()));
+        Path data = evalDir != null ? evalDir : dev.caldera4j.eval.EvalData.defaultDir();
+        if (!Files.isDirectory(data)) {
+            throw new IllegalArgumentException("evaluation data not found at " + data.toAbsolutePath()
+                    + ": run from the project root with ../shared beside it, or pass --eval-dir");
+        }
+        Qwen2Model lm = Models.load(model);
+        Tokenizer tok = Tokenizers.load(Files.isDirectory(model) ? model : model.toAbsolutePath().getParent());
+        Evaluator.Inputs in = Evaluator.load(tok, data, which);
+        EvalReport r = Evaluator.run(lm, tok, in, m, seqlens == null ? List.of() : seqlens, true);
+        System.out.print(r.summary());
+        if (out != null) {
+            Map<String, Object> base = new LinkedHashMap<>();
+            base.put("model", name != null ? name : model.toAbsolutePath().normalize().getFileName().toString());
+            base.put("method", "dense");
+            List<Map<String, Object>> rows = new ArrayList<>(r.rows(base));
+            ResultsFile.write(out, ResultsFile.envelope(commandLine(), rows, null));
+            System.out.println("wrote " + out);
+        }
+        return 0;
+    }
+
+    private String commandLine() {
+        return "caldera4j eval --model " + model + " --mode " + mode
+                + (sets != null ? " --sets " + String.join(",", sets) : "")
+                + (seqlens != null ? " --seqlen " + seqlens.stream().map(String::valueOf).reduce((a, b) -> a + "," + b).orElse("") : "")
+                + (name != null ? " --name " + name : "") + (out != null ? " --out " + out : "");
+    }
+}
