@@ -26,7 +26,13 @@ import java.util.stream.IntStream;
  *       throws naming the layer; the reference just fails.</li>
  *   <li>The dynamic group fit reads the fully updated weights: the block width is reduced, if
  *       needed, so that every group start is a block start or lies in the same block as its whole
- *       group (the reference reads stale columns when a group starts mid-block).</li>
+ *       group. The reference fits a group that starts mid-block on the block-start values, so its
+ *       results depend on blocksize; ours do not. (Measured on a 64×256 test layer, no act-order,
+ *       groups 32/64: 83–93 % of codes equal to the reference's; proxy error within ±10 %, in
+ *       either direction.) With act-order or per-channel grids the codes match a numpy port of
+ *       the reference exactly (GptqGoldenTest).</li>
+ *   <li>Grids are fitted after dead columns are zeroed (the reference fits per-channel grids
+ *       before).</li>
  *   <li>Float64 throughout (W, H, Hinv); the reference runs in float32.</li>
  * </ul>
  *

@@ -27,6 +27,7 @@ class QuantizedLinearTest {
     @Test
     void forwardMatchesNaiveTwinCachedModeAndDenseWeight() {
         Random rnd = new Random(8);
+        // (dOut, dIn, rows); (70, 4096) decodes in two tiles of 64 and 6 rows (tile = 2¹⁸ / dIn)
         int[][] shapes = {{1, 32, 1}, {3, 64, 2}, {17, 96, 5}, {70, 4096, 2}, {5, 7, 4}};
         for (int[] s : shapes) {
             int dOut = s[0], dIn = s[1], rows = s[2];
