@@ -79,7 +79,7 @@ public final class Gptq {
         if (H.length != (long) dIn * dIn)
             throw new IllegalArgumentException("GPTQ " + layer + ": H has " + H.length + " elements, expected (dIn, dIn) = ("
                     + dIn + ", " + dIn + ")");
-        int group = c.groupFor(dIn, "GPTQ " + layer), G = dIn / group, maxq = c.maxq(), n = dIn;
+        int group = c.groupFor(dIn, "GPTQ " + layer), G = dIn / group, n = dIn;
         for (float w : W)
             if (!Float.isFinite(w))
                 throw new IllegalArgumentException("GPTQ " + layer + ": W contains " + w + "; the weights must be finite");
@@ -157,7 +157,8 @@ public final class Gptq {
 
     /** Logs a failed factorisation and returns λ·10, or throws when the escalations are spent. */
     private static double escalate(String layer, double lambda, int info, int done, QuantConfig c, List<String> log) {
-        String why = info > 0 ? "Cholesky failed at index " + info : "Hinv has a non-finite diagonal";
+        String why = info > 0 ? "Cholesky failed at index " + info
+                : info < 0 ? "LAPACK rejected argument " + (-info) : "Hinv has a non-finite diagonal";
         if (done >= c.maxDampEscalations())
             throw new ArithmeticException("GPTQ " + layer + ": H + λ·mean(diag H)·I is not positive definite even at λ=" + lambda
                     + " (" + why + ", after " + done + " escalations); the Hessian is badly indefinite: check its accumulation, "
