@@ -196,6 +196,20 @@ __device__ __forceinline__ void dequant_step(uint32_t (&a)[4], const uint4& code
     }
 }
 
+// The bare codes q of k16 step J as A-fragment registers (no scale): lop3 + one hfma2 per pair.
+template <int J>
+__device__ __forceinline__ void dequant_q_only(uint32_t (&a)[4], const uint4& code) {
+    const uint32_t w = (J >> 1) == 0 ? code.x : (J >> 1) == 1 ? code.y : (J >> 1) == 2 ? code.z : code.w;
+    const uint32_t w10 = w >> 10;
+#pragma unroll
+    for (int reg = 0; reg < 4; reg++) {
+        const int p = 4 * (J & 1) + reg;
+        const int sh = p < 5 ? p : p - 5;
+        const uint32_t h = lop3_and_or(p < 5 ? w : w10, 0x00030003u << (2 * sh), 0x64006400u);
+        a[reg] = as_u32(__hfma2(as_h2(h), as_h2(pow4_neg(sh)), as_h2(bias_neg(sh))));
+    }
+}
+
 // ------------------------------------------------------------------ low-rank pieces
 
 // Warp computes Σ_{k0 ≤ k < k1} R[j][k]·x[k] in fp32 (all lanes get it). k0, k1 multiples of 8.
@@ -216,19 +230,19 @@ __device__ __forceinline__ float r_row_dot(const void* __restrict__ Rw, const __
     return warp_sum(s);
 }
 
-// Warp computes Σ_j L[o][j]·t[j] in fp32 (t in shared memory; all lanes get it).
-__device__ __forceinline__ float l_row_dot(const void* __restrict__ Lw, const __half2* __restrict__ Lsz,
-                                           int bl, int gL, int rank, int o, const float* t_s, int lane) {
+// Warp computes Σ_j L[o][j]·t[j] in fp32 for one row of L given by its data and scale rows
+// (global or shared memory; t in shared memory). All lanes get the sum.
+__device__ __forceinline__ float l_row_dot(const void* Lrow, const __half2* LszRow, int bl, int gL, int rank,
+                                           const float* t_s, int lane) {
     float s = 0.f;
     if (bl == 16) {
-        const __half* row = static_cast<const __half*>(Lw) + (size_t)o * rank;
+        const __half* row = static_cast<const __half*>(Lrow);
         for (int j = lane; j < rank; j += 32) s = fmaf(__half2float(row[j]), t_s[j], s);
     } else {
-        const uint32_t* row = static_cast<const uint32_t*>(Lw) + (size_t)o * (rank / 8);
-        const __half2* ls = Lsz + (size_t)o * (rank / gL);
+        const uint32_t* row = static_cast<const uint32_t*>(Lrow);
         for (int jw = lane; jw < rank / 8; jw += 32) {
             const uint32_t w = row[jw];
-            const float2 f = __half22float2(ls[(8 * jw) / gL]);
+            const float2 f = __half22float2(LszRow[(8 * jw) / gL]);
             float p = 0.f;
 #pragma unroll
             for (int e = 0; e < 8; e++) p = fmaf((float)((w >> (4 * e)) & 15u) - f.y, t_s[8 * jw + e], p);
@@ -237,6 +251,9 @@ __device__ __forceinline__ float l_row_dot(const void* __restrict__ Lw, const __
     }
     return warp_sum(s);
 }
+
+// Bytes of one row of L: fp16 or 4-bit.
+__device__ __forceinline__ size_t l_row_bytes(int bl, int rank) { return bl == 16 ? (size_t)rank * 2 : (size_t)rank / 2; }
 
 // Stage 1 of decode: tpart[c][j] = Σ_{k in chunk c} R[j][k]·x[k]. Grid (ceil(rank/8), C).
 extern "C" __global__ void __launch_bounds__(256) lr_rx_partial(
@@ -271,15 +288,54 @@ extern "C" __global__ void __launch_bounds__(256) lr_lt_decode(
     for (int i = 0; i < 8; i++) {
         const int o = blockIdx.x * 64 + warp * 8 + i;
         if (o >= d_out) break;
-        const float v = l_row_dot(Lw, Lsz, bl, gL, rank, o, t_s, lane);
+        const float v = l_row_dot(static_cast<const unsigned char*>(Lw) + o * l_row_bytes(bl, rank),
+                                  bl == 16 ? nullptr : Lsz + (size_t)o * (rank / gL), bl, gL, rank, t_s, lane);
         if (lane == 0) y2[o] = __float2half_rn(v);
     }
 }
 
 // ------------------------------------------------------------------ fused decode
 
-// One block = RB row tiles (16·RB rows) × all k tiles. See the design note.
-template <int RB, bool SINGLE>
+#define DEC_P 4                 // k tiles per warp in flight (register ring)
+#define DEC_LSTAGE (16 * 1024)  // L rows of a block are staged in shared memory up to this size
+
+// Shared-memory plan of the decode kernels (dynamic part), computed the same way on the host:
+// x_s (KT·128 fp16, zero-padded) | xsum_s (KT fp32, FOLD) | tpart_s (C·rank fp32, two-stage)
+// | L_s, Lsz_s (the block's 16·RB rows of L, when staged).
+struct DecSmem {
+    int x, xsum, tpart, L, Lsz, end;
+};
+__device__ __forceinline__ DecSmem dec_smem(int KT, bool fold, bool single, int C, int rank, int RB, int bl, int gL, bool lstaged) {
+    DecSmem m;
+    m.x = 0;
+    m.xsum = KT * 256;
+    m.tpart = m.xsum + (fold ? (KT * 4 + 15) / 16 * 16 : 0);
+    m.L = m.tpart + (!single && rank > 0 ? C * rank * 4 : 0);
+    const int lb = 16 * RB * (int)l_row_bytes(bl, rank);
+    m.Lsz = m.L + (lstaged ? lb : 0);
+    m.end = m.Lsz + (lstaged && bl == 4 ? 16 * RB * (rank / gL) * 4 : 0);
+    return m;
+}
+
+// Copies bytes [0, n) from src (16-byte aligned) to shared dst with cp.async, zero-filling to
+// padded (a multiple of 16) — the whole block takes part.
+__device__ __forceinline__ void stage_bytes(unsigned char* dst, const unsigned char* src, int n, int padded) {
+    for (int off = 16 * threadIdx.x; off < padded; off += 16 * blockDim.x) {
+        const int rem = n - off;
+        cp_async16(dst + off, rem > 0 ? (const void*)(src + off) : (const void*)src, rem >= 16 ? 16 : (rem > 0 ? rem : 0));
+    }
+}
+
+// One block = RB row tiles (16·RB rows) × all k tiles; its 8 warps take k tiles w, w+8, …
+// Each warp keeps DEC_P k tiles of codes and scales in flight in a register ring (loads for tile
+// i+P are issued right after tile i is consumed), B (x) comes from shared memory (lanes g = 0;
+// the other 7 token columns of the mma are zero), and two accumulator chains (even / odd k16
+// steps) halve the mma dependency chain.
+// FOLD (one scale group per 128-input tile, group ≥ 128): A holds the bare codes q (lop3 +
+// one hfma2 per pair), the tile's mma sum Σ q·x is kept apart and scaled afterwards in fp32:
+// y_row += s·Σq·x + (−z·s)·Σx, with Σx per tile precomputed in shared memory. That saves a
+// third of the dequantisation instructions; otherwise (group 32/64) A = fp16(q·s − z·s).
+template <int RB, bool SINGLE, bool FOLD>
 __device__ __forceinline__ void qlr_decode_impl(
     __half* __restrict__ y,              // (d_out) out
     const __half* __restrict__ x,        // (d_in)
@@ -291,11 +347,16 @@ __device__ __forceinline__ void qlr_decode_impl(
     const void* __restrict__ Rw,         // single only: (rank, d_in) fp16 or (rank, d_in/8) int32
     const __half2* __restrict__ Rsz,     // single only: (rank, d_in/gR)
     unsigned* __restrict__ sync,         // single only: [ticket, ready, done], zero between launches
-    int d_out, int d_in, int MT, int KT, int GT, int rank, int bl, int gL, int br, int gR, int C, int chunk) {
+    int d_out, int d_in, int MT, int KT, int GT, int rank, int bl, int gL, int br, int gR, int C, int chunk,
+    int lstaged) {
+    extern __shared__ __align__(16) unsigned char dsm[];
     __shared__ float red[WARPS][16 * RB];
     __shared__ float t_s[MAX_RANK];
     __shared__ unsigned s_ticket;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
+    const DecSmem m = dec_smem(KT, FOLD, SINGLE, C, rank, RB, bl, gL, lstaged != 0);
+    const __half* x_s = reinterpret_cast<const __half*>(dsm + m.x);
+    float* xsum_s = reinterpret_cast<float*>(dsm + m.xsum);
 
     int strip = blockIdx.x;
     const int nT = (rank * C + WARPS - 1) / WARPS;  // producer blocks (single)
@@ -303,96 +364,160 @@ __device__ __forceinline__ void qlr_decode_impl(
         if (threadIdx.x == 0) s_ticket = atomicAdd(&sync[0], 1u);
         __syncthreads();
         strip = (int)s_ticket;
-        if (rank > 0 && strip < nT) {
-            const int task = strip * WARPS + warp;
-            if (task < rank * C) {
-                const int j = task % rank, c = task / rank;
-                const int k0 = c * chunk, k1 = min(d_in, k0 + chunk);
-                const float v = r_row_dot(Rw, Rsz, br, gR, d_in, j, k0, k1, x, lane);
-                if (lane == 0) tpart[(size_t)c * rank + j] = v;
-            }
-            __threadfence();
-            __syncthreads();
-            if (threadIdx.x == 0) atomicAdd(&sync[1], 1u);
-        }
-    } else if (rank > 0) {
-        for (int j = threadIdx.x; j < rank; j += blockDim.x) {
-            float s = 0.f;
-            for (int c = 0; c < C; c++) s += tpart[(size_t)c * rank + j];
-            t_s[j] = s;
+    }
+    const int mt0 = strip * RB;
+    const int o0 = mt0 * 16, nrows = min(16 * RB, d_out - o0);
+
+    // Stage x, tpart (two-stage) and the block's rows of L in shared memory; they land while
+    // the first code tiles are loading.
+    stage_bytes(dsm + m.x, reinterpret_cast<const unsigned char*>(x), d_in * 2, KT * 256);
+    if (!SINGLE && rank > 0) stage_bytes(dsm + m.tpart, reinterpret_cast<const unsigned char*>(tpart), C * rank * 4, C * rank * 4);
+    if (lstaged && rank > 0) {
+        const int rb = (int)l_row_bytes(bl, rank);
+        stage_bytes(dsm + m.L, static_cast<const unsigned char*>(Lw) + (size_t)o0 * rb, nrows * rb, (16 * RB * rb + 15) / 16 * 16);
+        if (bl == 4) {
+            const int sb = (rank / gL) * 4;
+            stage_bytes(dsm + m.Lsz, reinterpret_cast<const unsigned char*>(Lsz + (size_t)o0 * (rank / gL)), nrows * sb,
+                        (16 * RB * sb + 15) / 16 * 16);
         }
     }
+    cp_async_commit();
 
-    const int mt0 = strip * RB;
-    float acc[RB][4];
-#pragma unroll
-    for (int rb = 0; rb < RB; rb++) acc[rb][0] = acc[rb][1] = acc[rb][2] = acc[rb][3] = 0.f;
-
-    const uint4 zero4 = make_uint4(0, 0, 0, 0);
-    const int grp = (t * GT) >> 2;
-    for (int kt0 = warp; kt0 < KT; kt0 += WARPS * DEC_U) {
-        uint4 code[DEC_U][RB];
-        uint2 szv[DEC_U][RB];
-        uint4 xv[DEC_U][4];
-#pragma unroll
-        for (int u = 0; u < DEC_U; u++) {
-            const int kt = kt0 + WARPS * u;
-            const bool ok = kt < KT;
-#pragma unroll
-            for (int rb = 0; rb < RB; rb++) {
-                const int mt = mt0 + rb;
-                const bool okr = ok && mt < MT;
-                const size_t tile = (size_t)mt * KT + kt;
-                code[u][rb] = okr ? __ldcs(qt + tile * 32 + lane) : zero4;
-                szv[u][rb] = okr ? __ldg(sz + (tile * GT + grp) * 8 + g) : make_uint2(0, 0);
-            }
-#pragma unroll
-            for (int q = 0; q < 4; q++) {
-                const int k = kt * 128 + 32 * t + 8 * q;
-                xv[u][q] = (ok && g == 0 && k < d_in) ? __ldg(reinterpret_cast<const uint4*>(x + k)) : zero4;
-            }
+    if (SINGLE && rank > 0 && strip < nT) {
+        const int task = strip * WARPS + warp;
+        if (task < rank * C) {
+            const int j = task % rank, c = task / rank;
+            const int k0 = c * chunk, k1 = min(d_in, k0 + chunk);
+            const float v = r_row_dot(Rw, Rsz, br, gR, d_in, j, k0, k1, x, lane);
+            if (lane == 0) tpart[(size_t)c * rank + j] = v;
         }
+        __threadfence();
+        __syncthreads();
+        if (threadIdx.x == 0) atomicAdd(&sync[1], 1u);
+    }
+
+    // The warp's k tiles: kt = warp + 8·i, i < nIt.
+    const int nIt = warp < KT ? (KT - warp + WARPS - 1) / WARPS : 0;
+    const int grp = (t * GT) >> 2;
+    uint4 code[DEC_P][RB];
+    uint2 szv[DEC_P][RB];
+    auto load_tile = [&](int s, int i) {
+        const int kt = warp + WARPS * i;
+        const bool ok = i < nIt;
 #pragma unroll
-        for (int u = 0; u < DEC_U; u++) {
-            if (kt0 + WARPS * u >= KT) break;
+        for (int rb = 0; rb < RB; rb++) {
+            const bool okr = ok && mt0 + rb < MT;
+            const size_t tile = (size_t)(mt0 + rb) * KT + kt;
+            code[s][rb] = okr ? __ldcs(qt + tile * 32 + lane) : make_uint4(0, 0, 0, 0);
+            szv[s][rb] = okr ? __ldg(sz + (tile * GT + grp) * 8 + g) : make_uint2(0, 0);
+        }
+    };
+#pragma unroll
+    for (int s = 0; s < DEC_P; s++) load_tile(s, s);
+
+    cp_async_wait<0>();
+    __syncthreads();
+    if (FOLD) {
+        for (int kt = threadIdx.x; kt < KT; kt += blockDim.x) {
+            float a = 0.f;
+#pragma unroll 4
+            for (int q = 0; q < 16; q++) {
+                const uint4 v = *reinterpret_cast<const uint4*>(x_s + kt * 128 + 8 * q);
+                const uint32_t w[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    const float2 f = __half22float2(as_h2(w[e]));
+                    a += f.x + f.y;
+                }
+            }
+            xsum_s[kt] = a;
+        }
+        __syncthreads();
+    }
+
+    float acc[RB][2][4];
+#pragma unroll
+    for (int rb = 0; rb < RB; rb++)
+#pragma unroll
+        for (int h = 0; h < 2; h++) acc[rb][h][0] = acc[rb][h][1] = acc[rb][h][2] = acc[rb][h][3] = 0.f;
+
+    for (int i0 = 0; i0 < nIt; i0 += DEC_P) {
+#pragma unroll
+        for (int s = 0; s < DEC_P; s++) {
+            const int i = i0 + s;
+            if (i >= nIt) break;
+            const int kt = warp + WARPS * i;
+            uint4 xb[4];
+#pragma unroll
+            for (int q = 0; q < 4; q++)
+                xb[q] = g == 0 ? *reinterpret_cast<const uint4*>(x_s + kt * 128 + 32 * t + 8 * q) : make_uint4(0, 0, 0, 0);
 #pragma unroll
             for (int rb = 0; rb < RB; rb++) {
                 uint32_t a[4];
-#define DEC_STEP(J)                                                                       \
-    dequant_step<J>(a, code[u][rb], szv[u][rb]);                                          \
-    mma16816(acc[rb], a, (J & 1) ? xv[u][J >> 1].z : xv[u][J >> 1].x, (J & 1) ? xv[u][J >> 1].w : xv[u][J >> 1].y);
-                DEC_STEP(0) DEC_STEP(1) DEC_STEP(2) DEC_STEP(3) DEC_STEP(4) DEC_STEP(5) DEC_STEP(6) DEC_STEP(7)
+                if (FOLD) {
+                    float tmp[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
+#define DEC_STEP_Q(J)                                                                                      \
+    dequant_q_only<J>(a, code[s][rb]);                                                                     \
+    mma16816(tmp[J & 1], a, (J & 1) ? xb[J >> 1].z : xb[J >> 1].x, (J & 1) ? xb[J >> 1].w : xb[J >> 1].y);
+                    DEC_STEP_Q(0) DEC_STEP_Q(1) DEC_STEP_Q(2) DEC_STEP_Q(3) DEC_STEP_Q(4) DEC_STEP_Q(5) DEC_STEP_Q(6) DEC_STEP_Q(7)
+#undef DEC_STEP_Q
+                    const float xs = xsum_s[kt];
+                    const float2 p0 = __half22float2(as_h2(szv[s][rb].x)), p1 = __half22float2(as_h2(szv[s][rb].y));
+                    acc[rb][0][0] += fmaf(p0.x, tmp[0][0] + tmp[1][0], p0.y * xs);
+                    acc[rb][0][2] += fmaf(p1.x, tmp[0][2] + tmp[1][2], p1.y * xs);
+                } else {
+#define DEC_STEP(J)                                                                                        \
+    dequant_step<J>(a, code[s][rb], szv[s][rb]);                                                           \
+    mma16816(acc[rb][J & 1], a, (J & 1) ? xb[J >> 1].z : xb[J >> 1].x, (J & 1) ? xb[J >> 1].w : xb[J >> 1].y);
+                    DEC_STEP(0) DEC_STEP(1) DEC_STEP(2) DEC_STEP(3) DEC_STEP(4) DEC_STEP(5) DEC_STEP(6) DEC_STEP(7)
 #undef DEC_STEP
+                }
             }
+            load_tile(s, i + DEC_P);
         }
     }
 
-    // Column 0 of the accumulators (token 0) lives in lanes t == 0: acc[.][0] row g, acc[.][2] row g+8.
+    // Column 0 of the accumulators (token 0) lives in lanes t == 0: [0] row g, [2] row g+8.
     if (t == 0) {
 #pragma unroll
         for (int rb = 0; rb < RB; rb++) {
-            red[warp][rb * 16 + g] = acc[rb][0];
-            red[warp][rb * 16 + g + 8] = acc[rb][2];
+            red[warp][rb * 16 + g] = acc[rb][0][0] + acc[rb][1][0];
+            red[warp][rb * 16 + g + 8] = acc[rb][0][2] + acc[rb][1][2];
         }
     }
-    if (SINGLE && rank > 0) {
-        if (threadIdx.x == 0) {
-            while (*((volatile unsigned*)&sync[1]) < (unsigned)nT) __nanosleep(64);
-            __threadfence();
-        }
-        __syncthreads();
-        for (int j = threadIdx.x; j < rank; j += blockDim.x) {
-            float s = 0.f;
-            for (int c = 0; c < C; c++) s += __ldcg(tpart + (size_t)c * rank + j);
-            t_s[j] = s;
+    if (rank > 0) {
+        if (SINGLE) {
+            if (threadIdx.x == 0) {
+                while (*((volatile unsigned*)&sync[1]) < (unsigned)nT) __nanosleep(64);
+                __threadfence();
+            }
+            __syncthreads();
+            for (int j = threadIdx.x; j < rank; j += blockDim.x) {
+                float a = 0.f;
+                for (int c = 0; c < C; c++) a += __ldcg(tpart + (size_t)c * rank + j);
+                t_s[j] = a;
+            }
+        } else {
+            const float* tp = reinterpret_cast<const float*>(dsm + m.tpart);
+            for (int j = threadIdx.x; j < rank; j += blockDim.x) {
+                float a = 0.f;
+                for (int c = 0; c < C; c++) a += tp[c * rank + j];
+                t_s[j] = a;
+            }
         }
     }
     __syncthreads();
-    for (int rr = warp; rr < 16 * RB; rr += WARPS) {
-        const int o = mt0 * 16 + rr;
-        if (o >= d_out) break;
+    for (int rr = warp; rr < nrows; rr += WARPS) {
+        const int o = o0 + rr;
         float v = warp_sum(lane < WARPS ? red[lane][rr] : 0.f);
-        if (rank > 0) v += l_row_dot(Lw, Lsz, bl, gL, rank, o, t_s, lane);
+        if (rank > 0) {
+            const size_t rbytes = l_row_bytes(bl, rank);
+            const void* Lrow = lstaged ? (const void*)(dsm + m.L + rr * rbytes) : (const void*)(static_cast<const unsigned char*>(Lw) + o * rbytes);
+            const __half2* Lsrow = bl == 16 ? nullptr
+                                 : lstaged ? reinterpret_cast<const __half2*>(dsm + m.Lsz) + rr * (rank / gL)
+                                           : Lsz + (size_t)o * (rank / gL);
+            v += l_row_dot(Lrow, Lsrow, bl, gL, rank, t_s, lane);
+        }
         if (lane == 0) y[o] = __float2half_rn(v);
     }
     if (SINGLE) {
@@ -410,20 +535,22 @@ __device__ __forceinline__ void qlr_decode_impl(
     }
 }
 
-#define DECODE_KERNEL(NAME, RB, SINGLE)                                                                      \
+#define DECODE_KERNEL(NAME, RB, SINGLE, FOLD)                                                                \
     extern "C" __global__ void __launch_bounds__(256) NAME(                                                  \
         __half* y, const __half* x, const uint4* qt, const uint2* sz, const void* Lw, const __half2* Lsz,    \
         float* tpart, const void* Rw, const __half2* Rsz, unsigned* sync, int d_out, int d_in, int MT,       \
-        int KT, int GT, int rank, int bl, int gL, int br, int gR, int C, int chunk) {                        \
-        qlr_decode_impl<RB, SINGLE>(y, x, qt, sz, Lw, Lsz, tpart, Rw, Rsz, sync, d_out, d_in, MT, KT, GT,    \
-                                    rank, bl, gL, br, gR, C, chunk);                                         \
+        int KT, int GT, int rank, int bl, int gL, int br, int gR, int C, int chunk, int lstaged) {           \
+        qlr_decode_impl<RB, SINGLE, FOLD>(y, x, qt, sz, Lw, Lsz, tpart, Rw, Rsz, sync, d_out, d_in, MT, KT,  \
+                                          GT, rank, bl, gL, br, gR, C, chunk, lstaged);                      \
     }
-DECODE_KERNEL(qlr_decode_rb1, 1, false)
-DECODE_KERNEL(qlr_decode_rb2, 2, false)
-DECODE_KERNEL(qlr_decode_rb4, 4, false)
-DECODE_KERNEL(qlr_decode_single_rb1, 1, true)
-DECODE_KERNEL(qlr_decode_single_rb2, 2, true)
-DECODE_KERNEL(qlr_decode_single_rb4, 4, true)
+DECODE_KERNEL(qlr_decode_rb1, 1, false, false)
+DECODE_KERNEL(qlr_decode_rb2, 2, false, false)
+DECODE_KERNEL(qlr_decode_single_rb1, 1, true, false)
+DECODE_KERNEL(qlr_decode_single_rb2, 2, true, false)
+DECODE_KERNEL(qlr_decode_fold_rb1, 1, false, true)
+DECODE_KERNEL(qlr_decode_fold_rb2, 2, false, true)
+DECODE_KERNEL(qlr_decode_single_fold_rb1, 1, true, true)
+DECODE_KERNEL(qlr_decode_single_fold_rb2, 2, true, true)
 
 // ------------------------------------------------------------------ fused prefill
 

@@ -97,6 +97,10 @@ public final class KernelBench {
             b.copyGbps = b.measureCopy();
             tee.printf("copy bandwidth (device to device, read + write): %.0f GB/s%n", b.copyGbps);
             String set = opt.getOrDefault("set", "full");
+            if (set.equals("profile")) {
+                b.profile();
+                System.exit(0);
+            }
             if (!set.equals("none")) b.benchmark(set.equals("quick"));
             Map<String, Object> versions = new LinkedHashMap<>();
             versions.put("java", Runtime.version().toString());
@@ -206,6 +210,25 @@ public final class KernelBench {
         }
     }
 
+    /** One call of each main kernel on gate/up (group 128, rank 128, 4-bit factors), for a profiler; no timing. */
+    void profile() {
+        Shape s = SHAPES.get(2);
+        int T = 128;
+        FormatV1Layer w = RandomLayers.layer(11, s.dOut, s.dIn, 128, 128, 4, 4);
+        DeviceLayer l = k.upload(GpuLayout.convert(w));
+        Workspace ws = k.workspace(l, T, false);
+        Buffer x = gpu.upload(RandomLayers.activations(12, T, s.dIn), "x"), y = gpu.alloc(2L * T * s.dOut, "y");
+        Buffer W = gpu.upload(RandomLayers.fp16Matrix(13, s.dOut, s.dIn, 0.01), "W16");
+        for (int rep = 0; rep < 2; rep++) {
+            k.decodeFused(l, x, y, ws, k.decodeConfig(l, false, 0));
+            k.prefillFused(l, x, T, y, ws, 0);
+            k.gemvF16(y, W, x, s.dOut, s.dIn);
+            k.gemmF16(y, W, x, s.dOut, T, s.dIn, ws);
+        }
+        gpu.sync();
+        log.println("profile calls done");
+    }
+
     private void caldera(Shape s, int group, int rank, int bits, FormatV1Layer q, GpuLayer gq, DeviceLayer[] qs, boolean quick) {
         long seed = s.dOut * 31L + s.dIn + rank * 7L + bits;
         Factor L = RandomLayers.factor(seed, "L", s.dOut, rank, bits, Math.min(rank, 128), 0.5 / Math.sqrt(rank));
@@ -230,15 +253,13 @@ public final class KernelBench {
         double unfLr1 = medianUs(ls.length, i -> k.decodeUnfusedLr(ls[i], x, y, ws, two));
         log.printf("T=1   %s fused two-stage %8.2f us (rb%d C%d), single %8.2f us, unfused %8.2f, unfused_lr %8.2f  [%d copies]%n",
                 cfg, usTwo, two.rb(), two.C(), usOne, unf1, unfLr1, ls.length);
-        if (quick) {
-            for (int rb : new int[] {1, 2, 4})
+        log.printf("      %s Q only (rank 0)    %8.2f us%n", cfg, medianUs(ls.length, i -> k.decodeQ(ls[i], x, y, ws, two)));
+        if (quick || (rank == 128 && bits == 4 && group == 128))
+            for (int rb : new int[] {1, 2})
                 for (boolean single : new boolean[] {false, true}) {
                     DecodeConfig c = k.decodeConfig(ls[0], single, rb);
-                    log.printf("      %s rb%d %-10s %8.2f us%n", cfg, rb, c.single() ? "single" : "two-stage",
-                            medianUs(ls.length, i -> k.decodeFused(ls[i], x, y, ws, c)));
+                    log.printf("      %s %s %8.2f us%n", cfg, c, medianUs(ls.length, i -> k.decodeFused(ls[i], x, y, ws, c)));
                 }
-            log.printf("      %s Q only (rank 0)    %8.2f us%n", cfg, medianUs(ls.length, i -> k.decodeQ(ls[i], x, y, ws, two)));
-        }
         row(s, "caldera", group, bits, rank, 1, "fused", fused1, bytes1);
         row(s, "caldera", group, bits, rank, 1, "unfused", unf1, bytes1);
 
@@ -250,7 +271,8 @@ public final class KernelBench {
                 k.prefillSplit(ls[0], T), unfT, unfLrT, flops / (fusedT * 1e6));
         if (quick)
             for (int S : new int[] {1, 2, 4})
-                log.printf("      %s prefill S=%d %8.2f us%n", cfg, S, medianUs(ls.length, i -> k.prefillFused(ls[i], x, T, y, ws, S)));
+                if ((long) S * T * s.dOut <= ws.wsFloats())
+                    log.printf("      %s prefill S=%d %8.2f us%n", cfg, S, medianUs(ls.length, i -> k.prefillFused(ls[i], x, T, y, ws, S)));
         row(s, "caldera", group, bits, rank, T, "fused", fusedT, bytesT);
         row(s, "caldera", group, bits, rank, T, "unfused", unfT, bytesT);
 

@@ -95,7 +95,7 @@ public final class Parity {
                 DecodeConfig single = k.decodeConfig(dl, true, 0);
                 check(out, note, gpu, c, single.single() ? "fused_single" : "fused_single*", FUSED, ref, rows, yb,
                         () -> k.decodeFused(dl, xb, yb, ws, single));
-                for (int rb : new int[] {1, 2, 4})
+                for (int rb : new int[] {1, 2})
                     for (boolean one : new boolean[] {false, true}) {
                         DecodeConfig f = k.decodeConfig(dl, one, rb);
                         if (f.equals(auto) || f.equals(single)) continue;

@@ -16,8 +16,12 @@ public final class QlrKernels {
 
     /** Every kernel name the Java side launches; a test checks each is an .entry of both PTX files. */
     public static final List<String> KERNELS = List.of("lr_rx_partial", "lr_lt_decode", "qlr_decode_rb1", "qlr_decode_rb2",
-            "qlr_decode_rb4", "qlr_decode_single_rb1", "qlr_decode_single_rb2", "qlr_decode_single_rb4", "qlr_prefill",
-            "reduce_splitk", "gemm_f16", "gemv_f16", "dequant_q_f16", "dequant_f4_f16", "add_f16", "spin_wait");
+            "qlr_decode_single_rb1", "qlr_decode_single_rb2", "qlr_decode_fold_rb1", "qlr_decode_fold_rb2",
+            "qlr_decode_single_fold_rb1", "qlr_decode_single_fold_rb2", "qlr_prefill", "reduce_splitk", "gemm_f16", "gemv_f16",
+            "dequant_q_f16", "dequant_f4_f16", "add_f16", "spin_wait");
+
+    /** L rows of a decode block are staged in shared memory up to this many bytes (DEC_LSTAGE in qlr.cu). */
+    static final int DEC_LSTAGE = 16 * 1024;
 
     static final int PF_BN = 64, PF_ROWS = 256, PF_SMEM = 3 * (64 * 256 + 16 * 512 + 16 * 4 * 64);
     static final int G_BM = 256, G_BN = 64, G_STAGE = 256 * 128 + 64 * 128;
@@ -138,31 +142,65 @@ public final class QlrKernels {
 
     // ---------------------------------------------------------------- decode (1 token)
 
-    /** Launch configuration of the fused decode: RB row tiles per block, R·x split into C chunks of {@code chunk} inputs. */
-    public record DecodeConfig(int rb, int C, int chunk, boolean single) {
+    /**
+     * Launch configuration of the fused decode: RB row tiles per block, R·x split into C chunks of
+     * {@code chunk} inputs, one kernel or two stages, fold (scales applied after the mma, for one
+     * scale group per 128-input tile), L rows staged in shared memory, dynamic shared memory bytes.
+     */
+    public record DecodeConfig(int rb, int C, int chunk, boolean single, boolean fold, boolean lstaged, int smem) {
         String kernel() {
-            return (single ? "qlr_decode_single_rb" : "qlr_decode_rb") + rb;
+            return "qlr_decode_" + (single ? "single_" : "") + (fold ? "fold_" : "") + "rb" + rb;
         }
     }
 
+    /** Dynamic shared memory of a decode block (dec_smem in qlr.cu). */
+    static int decodeSmem(DeviceLayer l, int rb, int C, boolean single, boolean fold, boolean lstaged) {
+        int xsum = l.KT * 256;
+        int tpart = xsum + (fold ? (l.KT * 4 + 15) / 16 * 16 : 0);
+        int L = tpart + (!single && l.rank > 0 ? C * l.rank * 4 : 0);
+        int Lsz = L + (lstaged ? 16 * rb * lRowBytes(l) : 0);
+        return Lsz + (lstaged && l.bl == 4 ? 16 * rb * (l.rank / l.gL) * 4 : 0);
+    }
+
+    static int lRowBytes(DeviceLayer l) {
+        return l.bl == 16 ? 2 * l.rank : l.rank / 2;
+    }
+
     /**
-     * rb: the largest of 4, 2, 1 that still gives ≥ 4 blocks per SM (more rows per block reuse x,
-     * fewer blocks fill the machine worse); rbOverride > 0 forces it. C: enough (rank/8 × C)
-     * blocks for stage 1 to cover the SMs twice. The single kernel needs its nT = rank·C/8
-     * producer blocks to exist in the grid; if even C = 1 is too many it falls back to two stages.
+     * C: enough (rank/8 × C) blocks for stage 1 to cover the SMs twice. The single kernel needs its
+     * nT = rank·C/8 producer blocks to exist in the grid; if even C = 1 is too many it falls back
+     * to two stages. rb ∈ {1, 2} (rbOverride > 0 forces it): the one whose grid fills its last
+     * wave of resident blocks best (occupancy from the driver), 1 on a tie (more warps per SM).
      */
     public DecodeConfig decodeConfig(DeviceLayer l, boolean single, int rbOverride) {
+        if (rbOverride > 0) return decodeConfig(l, single, rbOverride, l.rank);
+        DecodeConfig best = null;
+        double bestEff = -1;
+        for (int rb = 1; rb <= 2; rb++) {
+            DecodeConfig c = decodeConfig(l, single, rb, l.rank);
+            long grid = (l.MT + rb - 1) / rb, slots = (long) gpu.blocksPerSm(c.kernel(), c.smem) * gpu.smCount;
+            double eff = slots == 0 ? 0 : grid / (double) (((grid + slots - 1) / slots) * slots);
+            if (eff > bestEff + 0.02) {
+                best = c;
+                bestEff = eff;
+            }
+        }
+        return best;
+    }
+
+    private DecodeConfig decodeConfig(DeviceLayer l, boolean single, int rb, int rank) {
         int sm = gpu.smCount;
-        int rb = rbOverride > 0 ? rbOverride : (l.MT + 3) / 4 >= 4 * sm ? 4 : (l.MT + 1) / 2 >= 4 * sm ? 2 : 1;
         int grid = (l.MT + rb - 1) / rb;
-        if (l.rank == 0) return new DecodeConfig(rb, 1, l.dIn, false);
-        int rowBlocks = (l.rank + 7) / 8;
+        boolean fold = l.GT == 1;
+        if (rank == 0) return new DecodeConfig(rb, 1, l.dIn, false, fold, false, decodeSmem(l, rb, 1, true, fold, false));
+        int rowBlocks = (rank + 7) / 8;
         int C = Math.max(1, Math.min((2 * sm + rowBlocks - 1) / rowBlocks, l.dIn / 256));
-        if (single) C = Math.min(C, grid * 8 / l.rank);
-        if (C < 1) return decodeConfig(l, false, rbOverride);
+        if (single) C = Math.min(C, grid * 8 / rank);
+        if (C < 1) return decodeConfig(l, false, rb, rank);
         int chunk = ((l.dIn + C - 1) / C + 255) / 256 * 256;
         C = (l.dIn + chunk - 1) / chunk;
-        return new DecodeConfig(rb, C, chunk, single);
+        boolean lstaged = 16 * rb * lRowBytes(l) + (l.bl == 4 ? 16 * rb * (rank / l.gL) * 4 : 0) <= DEC_LSTAGE;
+        return new DecodeConfig(rb, C, chunk, single, fold, lstaged, decodeSmem(l, rb, C, single, fold, lstaged));
     }
 
     /** y (dOut) = dequant(Q)·x + L·(R·x), fused (two-stage or single kernel, per cfg). */
@@ -174,14 +212,14 @@ public final class QlrKernels {
 
     /** y = dequant(Q)·x only (the L·R term left out): the Q part of the unfused_lr path. */
     public void decodeQ(DeviceLayer l, Buffer x, Buffer y, Workspace w, DecodeConfig cfg) {
-        decodeKernel(l, x, y, w, new DecodeConfig(cfg.rb, 1, l.dIn, false), 0);
+        decodeKernel(l, x, y, w, decodeConfig(l, false, cfg.rb, 0), 0);
     }
 
     private void decodeKernel(DeviceLayer l, Buffer x, Buffer y, Workspace w, DecodeConfig cfg, int rank) {
         int grid = (l.MT + cfg.rb - 1) / cfg.rb;
-        gpu.launch(cfg.kernel(), l.shapes() + " rb=" + cfg.rb + " C=" + cfg.C, grid, 1, 1, 0,
+        gpu.launch(cfg.kernel(), l.shapes() + " rb=" + cfg.rb + " C=" + cfg.C + " smem=" + cfg.smem, grid, 1, 1, cfg.smem,
                 y, x, l.qtiles, l.sz, l.L, l.Lsz, w.tpart, l.R, l.Rsz, w.sync,
-                l.dOut, l.dIn, l.MT, l.KT, l.GT, rank, l.bl, l.gL, l.br, l.gR, cfg.C, cfg.chunk);
+                l.dOut, l.dIn, l.MT, l.KT, l.GT, rank, l.bl, l.gL, l.br, l.gR, cfg.C, cfg.chunk, cfg.lstaged ? 1 : 0);
     }
 
     /** Stage 1: tpart (C, rank) = partial sums of R·x. */
@@ -212,7 +250,7 @@ public final class QlrKernels {
             gpu.zero(w.y2);
             return;
         }
-        DecodeConfig cfg = decodeConfig(l, false, 1);
+        DecodeConfig cfg = decodeConfig(l, false, 1, l.rank);
         rx(l, x, w, cfg);
         gpu.launch("lr_lt_decode", l.shapes(), (l.dOut + 63) / 64, 1, 1, 0, w.y2, w.tpart, l.L, l.Lsz, l.dOut, l.rank, l.bl, l.gL, cfg.C);
     }
