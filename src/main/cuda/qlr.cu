@@ -210,6 +210,26 @@ __device__ __forceinline__ void dequant_q_only(uint32_t (&a)[4], const uint4& co
     }
 }
 
+// Magic fp16 constants per bit position: with the exponent of 1024/4^sh, mantissa bits 2sh and
+// 2sh+1 weigh 1 and 2, so lop3 yields magic + q exactly and one hsub2 of the same constant (an
+// immediate of HADD2) gives q — no per-position scale factor, hence no constant to rebuild.
+__device__ __forceinline__ uint32_t magic_of(int sh) {
+    return sh == 0 ? 0x64006400u : sh == 1 ? 0x5C005C00u : sh == 2 ? 0x54005400u : sh == 3 ? 0x4C004C00u : 0x44004400u;
+}
+
+template <int J>
+__device__ __forceinline__ void dequant_q_magic(uint32_t (&a)[4], const uint4& code) {
+    const uint32_t w = (J >> 1) == 0 ? code.x : (J >> 1) == 1 ? code.y : (J >> 1) == 2 ? code.z : code.w;
+    const uint32_t w10 = w >> 10;
+#pragma unroll
+    for (int reg = 0; reg < 4; reg++) {
+        const int p = 4 * (J & 1) + reg;
+        const int sh = p < 5 ? p : p - 5;
+        const uint32_t h = lop3_and_or(p < 5 ? w : w10, 0x00030003u << (2 * sh), magic_of(sh));
+        a[reg] = as_u32(__hsub2(as_h2(h), as_h2(magic_of(sh))));
+    }
+}
+
 // ------------------------------------------------------------------ low-rank pieces
 
 // Warp computes Σ_{k0 ≤ k < k1} R[j][k]·x[k] in fp32 (all lanes get it). k0, k1 multiples of 8.
@@ -551,6 +571,209 @@ DECODE_KERNEL(qlr_decode_fold_rb1, 1, false, true)
 DECODE_KERNEL(qlr_decode_fold_rb2, 2, false, true)
 DECODE_KERNEL(qlr_decode_single_fold_rb1, 1, true, true)
 DECODE_KERNEL(qlr_decode_single_fold_rb2, 2, true, true)
+
+// ------------------------------------------------------------------ fused decode, v3 (persistent)
+
+// Version 3 of the two-stage decode (qlr_decode3_*). Measured on the H200, v2 was ALU-issue
+// bound (ncu: 66 % issue slots, ALU pipe 58 %, DRAM 30 %) and 1848 blocks of 16 rows each spent
+// as much on fixed per-block work (staging x, Σx per tile, tpart, a warp per row of L·t) as on
+// the codes. So: a persistent grid (one wave of resident blocks, each loops over row strips)
+// stages x, Σx and t once per block; the epilogue gives each row 256/(16·RB) threads instead of a
+// warp; codes decode with magic_of (lop3 + hsub2, immediates); every lane reads x (the 8 token
+// columns then hold copies, no predication); the block's L rows are prefetched by cp.async when
+// a strip starts.
+template <int RB, bool FOLD>
+__device__ __forceinline__ void qlr_decode3_impl(
+    __half* __restrict__ y,              // (d_out) out
+    const __half* __restrict__ x,        // (d_in)
+    const uint4* __restrict__ qt,        // (MT, KT, 32) codes, tile layout
+    const uint2* __restrict__ sz,        // (MT, KT, GT, 8) (s, −z·s) of rows g, g+8
+    const void* __restrict__ Lw,         // (d_out, rank) fp16 or (d_out, rank/8) int32
+    const __half2* __restrict__ Lsz,     // (d_out, rank/gL)
+    const float* __restrict__ tpart,     // (C, rank) partial R·x from lr_rx_partial
+    int d_out, int d_in, int MT, int KT, int GT, int rank, int bl, int gL, int C, int lstaged) {
+    extern __shared__ __align__(16) unsigned char dsm[];
+    __shared__ float red[WARPS][16 * RB];
+    __shared__ float t_s[MAX_RANK];
+    constexpr int PARTS = 256 / (16 * RB);  // threads per output row in the epilogue
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
+    const DecSmem m = dec_smem(KT, FOLD, false, C, rank, RB, bl, gL, lstaged != 0);
+    const __half* x_s = reinterpret_cast<const __half*>(dsm + m.x);
+    float* xsum_s = reinterpret_cast<float*>(dsm + m.xsum);
+    const int nstrips = (MT + RB - 1) / RB;
+    const size_t lrb = l_row_bytes(bl, rank);
+
+    auto stage_L = [&](int strip) {
+        if (!lstaged || rank == 0) return;
+        const int o0 = strip * RB * 16, nrows = min(16 * RB, d_out - o0);
+        stage_bytes(dsm + m.L, static_cast<const unsigned char*>(Lw) + (size_t)o0 * lrb, nrows * (int)lrb, 16 * RB * (int)lrb);
+        if (bl == 4) {
+            const int sb = (rank / gL) * 4;
+            stage_bytes(dsm + m.Lsz, reinterpret_cast<const unsigned char*>(Lsz + (size_t)o0 * (rank / gL)), nrows * sb, 16 * RB * sb);
+        }
+    };
+
+    stage_bytes(dsm + m.x, reinterpret_cast<const unsigned char*>(x), d_in * 2, KT * 256);
+    if (rank > 0) stage_bytes(dsm + m.tpart, reinterpret_cast<const unsigned char*>(tpart), C * rank * 4, C * rank * 4);
+    stage_L(blockIdx.x);
+    cp_async_commit();
+
+    const int nIt = warp < KT ? (KT - warp + WARPS - 1) / WARPS : 0;
+    const int grp = (t * GT) >> 2;
+    uint4 code[DEC_P][RB];
+    uint2 szv[DEC_P][RB];
+    int mt0 = blockIdx.x * RB;
+    auto load_tile = [&](int s, int i) {
+        const int kt = warp + WARPS * i;
+        const bool ok = i < nIt;
+#pragma unroll
+        for (int rb = 0; rb < RB; rb++) {
+            const bool okr = ok && mt0 + rb < MT;
+            const size_t tile = (size_t)(mt0 + rb) * KT + kt;
+            code[s][rb] = okr ? __ldcs(qt + tile * 32 + lane) : make_uint4(0, 0, 0, 0);
+            szv[s][rb] = okr ? __ldg(sz + (tile * GT + grp) * 8 + g) : make_uint2(0, 0);
+        }
+    };
+    if (blockIdx.x < nstrips) {
+#pragma unroll
+        for (int s = 0; s < DEC_P; s++) load_tile(s, s);
+    }
+
+    cp_async_wait<0>();
+    __syncthreads();
+    if (FOLD) {
+        for (int kt = threadIdx.x; kt < KT; kt += blockDim.x) {
+            float a = 0.f;
+#pragma unroll 4
+            for (int q = 0; q < 16; q++) {
+                const uint4 v = *reinterpret_cast<const uint4*>(x_s + kt * 128 + 8 * q);
+                const uint32_t w[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    const float2 f = __half22float2(as_h2(w[e]));
+                    a += f.x + f.y;
+                }
+            }
+            xsum_s[kt] = a;
+        }
+    }
+    if (rank > 0) {
+        const float* tp = reinterpret_cast<const float*>(dsm + m.tpart);
+        for (int j = threadIdx.x; j < rank; j += blockDim.x) {
+            float a = 0.f;
+            for (int c = 0; c < C; c++) a += tp[c * rank + j];
+            t_s[j] = a;
+        }
+    }
+    __syncthreads();
+
+    for (int strip = blockIdx.x; strip < nstrips; strip += gridDim.x) {
+        mt0 = strip * RB;
+        const int o0 = mt0 * 16, nrows = min(16 * RB, d_out - o0);
+        if (strip != blockIdx.x) {
+            stage_L(strip);
+            cp_async_commit();
+#pragma unroll
+            for (int s = 0; s < DEC_P; s++) load_tile(s, s);
+        }
+        float acc[RB][2][4];
+#pragma unroll
+        for (int rb = 0; rb < RB; rb++)
+#pragma unroll
+            for (int h = 0; h < 2; h++) acc[rb][h][0] = acc[rb][h][1] = acc[rb][h][2] = acc[rb][h][3] = 0.f;
+
+        for (int i0 = 0; i0 < nIt; i0 += DEC_P) {
+#pragma unroll
+            for (int s = 0; s < DEC_P; s++) {
+                const int i = i0 + s;
+                if (i >= nIt) break;
+                const int kt = warp + WARPS * i;
+                uint4 xb[4];
+#pragma unroll
+                for (int q = 0; q < 4; q++) xb[q] = *reinterpret_cast<const uint4*>(x_s + kt * 128 + 32 * t + 8 * q);
+#pragma unroll
+                for (int rb = 0; rb < RB; rb++) {
+                    uint32_t a[4];
+                    if (FOLD) {
+                        float tmp[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
+#define DEC3_STEP(J)                                                                                       \
+    dequant_q_magic<J>(a, code[s][rb]);                                                                    \
+    mma16816(tmp[J & 1], a, (J & 1) ? xb[J >> 1].z : xb[J >> 1].x, (J & 1) ? xb[J >> 1].w : xb[J >> 1].y);
+                        DEC3_STEP(0) DEC3_STEP(1) DEC3_STEP(2) DEC3_STEP(3) DEC3_STEP(4) DEC3_STEP(5) DEC3_STEP(6) DEC3_STEP(7)
+#undef DEC3_STEP
+                        const float xs = xsum_s[kt];
+                        const float2 p0 = __half22float2(as_h2(szv[s][rb].x)), p1 = __half22float2(as_h2(szv[s][rb].y));
+                        acc[rb][0][0] += fmaf(p0.x, tmp[0][0] + tmp[1][0], p0.y * xs);
+                        acc[rb][0][2] += fmaf(p1.x, tmp[0][2] + tmp[1][2], p1.y * xs);
+                    } else {
+                        const __half2 pr0 = as_h2(szv[s][rb].x), pr1 = as_h2(szv[s][rb].y);
+#define DEC3_STEP_S(J)                                                                                     \
+    dequant_q_magic<J>(a, code[s][rb]);                                                                    \
+    _Pragma("unroll") for (int r = 0; r < 4; r++) {                                                        \
+        const __half2 pr = (r & 1) ? pr1 : pr0;                                                            \
+        a[r] = as_u32(__hfma2(as_h2(a[r]), __low2half2(pr), __high2half2(pr)));                             \
+    }                                                                                                      \
+    mma16816(acc[rb][J & 1], a, (J & 1) ? xb[J >> 1].z : xb[J >> 1].x, (J & 1) ? xb[J >> 1].w : xb[J >> 1].y);
+                        DEC3_STEP_S(0) DEC3_STEP_S(1) DEC3_STEP_S(2) DEC3_STEP_S(3) DEC3_STEP_S(4) DEC3_STEP_S(5) DEC3_STEP_S(6) DEC3_STEP_S(7)
+#undef DEC3_STEP_S
+                    }
+                }
+                load_tile(s, i + DEC_P);
+            }
+        }
+        if (t == 0) {
+#pragma unroll
+            for (int rb = 0; rb < RB; rb++) {
+                red[warp][rb * 16 + g] = acc[rb][0][0] + acc[rb][1][0];
+                red[warp][rb * 16 + g + 8] = acc[rb][0][2] + acc[rb][1][2];
+            }
+        }
+        cp_async_wait<0>();
+        __syncthreads();
+        {
+            const int row = threadIdx.x / PARTS, part = threadIdx.x % PARTS;
+            float v = 0.f;
+            for (int w = part; w < WARPS; w += PARTS) v += red[w][row];
+            if (rank > 0 && row < nrows) {
+                const int o = o0 + row;
+                const unsigned char* Lrow = lstaged ? dsm + m.L + row * lrb : static_cast<const unsigned char*>(Lw) + o * lrb;
+                if (bl == 16) {
+                    const __half* L16 = reinterpret_cast<const __half*>(Lrow);
+                    for (int j = part; j < rank; j += PARTS) v = fmaf(__half2float(L16[j]), t_s[j], v);
+                } else {
+                    const uint32_t* L4 = reinterpret_cast<const uint32_t*>(Lrow);
+                    const __half2* Ls = lstaged ? reinterpret_cast<const __half2*>(dsm + m.Lsz) + row * (rank / gL)
+                                                : Lsz + (size_t)o * (rank / gL);
+                    for (int jw = part; jw < rank / 8; jw += PARTS) {
+                        const uint32_t w = L4[jw];
+                        const float2 f = __half22float2(Ls[(8 * jw) / gL]);
+                        float p = 0.f;
+#pragma unroll
+                        for (int e = 0; e < 8; e++) p = fmaf((float)((w >> (4 * e)) & 15u) - f.y, t_s[8 * jw + e], p);
+                        v = fmaf(p, f.x, v);
+                    }
+                }
+            }
+#pragma unroll
+            for (int off = PARTS / 2; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
+            if (part == 0 && row < nrows) y[o0 + row] = __float2half_rn(v);
+        }
+        __syncthreads();
+    }
+}
+
+#define DECODE3_KERNEL(NAME, RB, FOLD)                                                                       \
+    extern "C" __global__ void __launch_bounds__(256) NAME(                                                  \
+        __half* y, const __half* x, const uint4* qt, const uint2* sz, const void* Lw, const __half2* Lsz,    \
+        const float* tpart, int d_out, int d_in, int MT, int KT, int GT, int rank, int bl, int gL, int C,    \
+        int lstaged) {                                                                                       \
+        qlr_decode3_impl<RB, FOLD>(y, x, qt, sz, Lw, Lsz, tpart, d_out, d_in, MT, KT, GT, rank, bl, gL, C,   \
+                                   lstaged);                                                                 \
+    }
+DECODE3_KERNEL(qlr_decode3_rb1, 1, false)
+DECODE3_KERNEL(qlr_decode3_rb2, 2, false)
+DECODE3_KERNEL(qlr_decode3_fold_rb1, 1, true)
+DECODE3_KERNEL(qlr_decode3_fold_rb2, 2, true)
 
 // ------------------------------------------------------------------ fused prefill
 

@@ -29,6 +29,21 @@ public final class CpuTwins {
     }
 
     /**
+     * The v3 decode's variant (dequant_q_magic): the magic constant of each bit position has the
+     * exponent of 1024/4^sh, so the two code bits weigh 1 and 2 and h − magic = q exactly.
+     * Returns {low q, high q}.
+     */
+    public static int[] magicPairPerPosition(int word, int p) {
+        int sh = p < 5 ? p : p - 5;
+        int src = p < 5 ? word : word >>> 10;
+        short magic = Float.floatToFloat16((float) (1024 >> (2 * sh)));
+        int h = (src & (0x00030003 << (2 * sh))) | ((magic & 0xFFFF) * 0x00010001);
+        float m = Float.float16ToFloat(magic);
+        float lo = Float.float16ToFloat((short) h) - m, hi = Float.float16ToFloat((short) (h >>> 16)) - m;
+        return new int[] {(int) lo, (int) hi};
+    }
+
+    /**
      * Twin of dequant_q_f16, bit for bit: walks every tile, lane, word and pair the way the kernels
      * do, decodes with {@link #magicPair}, and writes fp16(fma(q, s, fp16(−z·s))) at the (row, k)
      * the tile map names. Returns W (dOut, dIn) as fp16 bits.

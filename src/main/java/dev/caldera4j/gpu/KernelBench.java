@@ -220,7 +220,7 @@ public final class KernelBench {
         Buffer x = gpu.upload(RandomLayers.activations(12, T, s.dIn), "x"), y = gpu.alloc(2L * T * s.dOut, "y");
         Buffer W = gpu.upload(RandomLayers.fp16Matrix(13, s.dOut, s.dIn, 0.01), "W16");
         for (int rep = 0; rep < 2; rep++) {
-            k.decodeFused(l, x, y, ws, k.decodeConfig(l, false, 0));
+            k.decodeFused(l, x, y, ws, k.decodeConfig(l, false, 0, 3));
             k.prefillFused(l, x, T, y, ws, 0);
             k.gemvF16(y, W, x, s.dOut, s.dIn);
             k.gemmF16(y, W, x, s.dOut, T, s.dIn, ws);
@@ -245,19 +245,23 @@ public final class KernelBench {
         long bytes1 = w.bytes() + 2L * s.dIn + 2L * s.dOut, bytesT = w.bytes() + 2L * T * (s.dIn + s.dOut);
         String cfg = String.format("%-7s g%-3d r%-3d b%-2d", s.name, group, rank, bits);
 
-        DecodeConfig two = k.decodeConfig(ls[0], false, 0), one = k.decodeConfig(ls[0], true, 0);
+        // the fused decode candidates: v3 (persistent, two-stage), v2 two-stage, v2 single kernel; the fastest is kept
+        DecodeConfig v3 = k.decodeConfig(ls[0], false, 0, 3), two = k.decodeConfig(ls[0], false, 0), one = k.decodeConfig(ls[0], true, 0);
+        double usV3 = medianUs(ls.length, i -> k.decodeFused(ls[i], x, y, ws, v3));
         double usTwo = medianUs(ls.length, i -> k.decodeFused(ls[i], x, y, ws, two));
         double usOne = one.single() ? medianUs(ls.length, i -> k.decodeFused(ls[i], x, y, ws, one)) : Double.NaN;
-        double fused1 = Double.isNaN(usOne) ? usTwo : Math.min(usTwo, usOne);
+        double fused1 = Math.min(usV3, Double.isNaN(usOne) ? usTwo : Math.min(usTwo, usOne));
+        DecodeConfig best = fused1 == usV3 ? v3 : fused1 == usTwo ? two : one;
         double unf1 = medianUs(ls.length, i -> k.decodeUnfused(ls[i], x, y, ws));
-        double unfLr1 = medianUs(ls.length, i -> k.decodeUnfusedLr(ls[i], x, y, ws, two));
-        log.printf("T=1   %s fused two-stage %8.2f us (rb%d C%d), single %8.2f us, unfused %8.2f, unfused_lr %8.2f  [%d copies]%n",
-                cfg, usTwo, two.rb(), two.C(), usOne, unf1, unfLr1, ls.length);
-        log.printf("      %s Q only (rank 0)    %8.2f us%n", cfg, medianUs(ls.length, i -> k.decodeQ(ls[i], x, y, ws, two)));
+        double unfLr1 = medianUs(ls.length, i -> k.decodeUnfusedLr(ls[i], x, y, ws, best));
+        log.printf("T=1   %s fused v3 %8.2f us, v2 two-stage %8.2f us, v2 single %8.2f us -> [%s]; unfused %8.2f, unfused_lr %8.2f  [%d copies]%n",
+                cfg, usV3, usTwo, usOne, best, unf1, unfLr1, ls.length);
+        log.printf("      %s Q only (rank 0)    v3 %8.2f us, v2 %8.2f us%n", cfg, medianUs(ls.length, i -> k.decodeQ(ls[i], x, y, ws, v3)),
+                medianUs(ls.length, i -> k.decodeQ(ls[i], x, y, ws, two)));
         if (quick || (rank == 128 && bits == 4 && group == 128))
             for (int rb : new int[] {1, 2})
-                for (boolean single : new boolean[] {false, true}) {
-                    DecodeConfig c = k.decodeConfig(ls[0], single, rb);
+                for (int version : new int[] {2, 3}) {
+                    DecodeConfig c = k.decodeConfig(ls[0], false, rb, version);
                     log.printf("      %s %s %8.2f us%n", cfg, c, medianUs(ls.length, i -> k.decodeFused(ls[i], x, y, ws, c)));
                 }
         row(s, "caldera", group, bits, rank, 1, "fused", fused1, bytes1);

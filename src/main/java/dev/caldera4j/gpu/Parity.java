@@ -102,6 +102,10 @@ public final class Parity {
                         check(out, note, gpu, c, "fused_rb" + rb + (f.single() ? "_single" : ""), FUSED, ref, rows, yb,
                                 () -> k.decodeFused(dl, xb, yb, ws, f));
                     }
+                for (int rb : new int[] {1, 2}) {
+                    DecodeConfig v3 = k.decodeConfig(dl, false, rb, 3);
+                    check(out, note, gpu, c, "fused_v3_rb" + rb, FUSED, ref, rows, yb, () -> k.decodeFused(dl, xb, yb, ws, v3));
+                }
                 check(out, note, gpu, c, "unfused", UNFUSED, ref, rows, yb, () -> k.decodeUnfused(dl, xb, yb, ws));
                 check(out, note, gpu, c, "unfused_lr", UNFUSED, ref, rows, yb, () -> k.decodeUnfusedLr(dl, xb, yb, ws, auto));
             }

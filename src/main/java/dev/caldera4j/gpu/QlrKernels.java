@@ -17,7 +17,8 @@ public final class QlrKernels {
     /** Every kernel name the Java side launches; a test checks each is an .entry of both PTX files. */
     public static final List<String> KERNELS = List.of("lr_rx_partial", "lr_lt_decode", "qlr_decode_rb1", "qlr_decode_rb2",
             "qlr_decode_single_rb1", "qlr_decode_single_rb2", "qlr_decode_fold_rb1", "qlr_decode_fold_rb2",
-            "qlr_decode_single_fold_rb1", "qlr_decode_single_fold_rb2", "qlr_prefill", "reduce_splitk", "gemm_f16", "gemv_f16",
+            "qlr_decode_single_fold_rb1", "qlr_decode_single_fold_rb2", "qlr_decode3_rb1", "qlr_decode3_rb2",
+            "qlr_decode3_fold_rb1", "qlr_decode3_fold_rb2", "qlr_prefill", "reduce_splitk", "gemm_f16", "gemv_f16",
             "dequant_q_f16", "dequant_f4_f16", "add_f16", "spin_wait");
 
     /** L rows of a decode block are staged in shared memory up to this many bytes (DEC_LSTAGE in qlr.cu). */
@@ -147,9 +148,16 @@ public final class QlrKernels {
      * {@code chunk} inputs, one kernel or two stages, fold (scales applied after the mma, for one
      * scale group per 128-input tile), L rows staged in shared memory, dynamic shared memory bytes.
      */
-    public record DecodeConfig(int rb, int C, int chunk, boolean single, boolean fold, boolean lstaged, int smem) {
+    public record DecodeConfig(int version, int rb, int C, int chunk, boolean single, boolean fold, boolean lstaged, int smem, int grid) {
         String kernel() {
-            return "qlr_decode_" + (single ? "single_" : "") + (fold ? "fold_" : "") + "rb" + rb;
+            return version == 3 ? "qlr_decode3_" + (fold ? "fold_" : "") + "rb" + rb
+                    : "qlr_decode_" + (single ? "single_" : "") + (fold ? "fold_" : "") + "rb" + rb;
+        }
+
+        @Override
+        public String toString() {
+            return "v" + version + (single ? " single" : " two-stage") + " rb" + rb + " C" + C + (fold ? " fold" : "")
+                    + (lstaged ? " L-staged" : "") + " grid " + grid + " smem " + smem;
         }
     }
 
@@ -173,11 +181,19 @@ public final class QlrKernels {
      * wave of resident blocks best (occupancy from the driver), 1 on a tie (more warps per SM).
      */
     public DecodeConfig decodeConfig(DeviceLayer l, boolean single, int rbOverride) {
-        if (rbOverride > 0) return decodeConfig(l, single, rbOverride, l.rank);
+        return decodeConfig(l, single, rbOverride, 2);
+    }
+
+    /**
+     * version 2: one block per row strip (single kernel or two stages); version 3: persistent
+     * blocks looping over row strips, two stages (see qlr.cu).
+     */
+    public DecodeConfig decodeConfig(DeviceLayer l, boolean single, int rbOverride, int version) {
+        if (rbOverride > 0) return decodeConfig(l, single, rbOverride, l.rank, version);
         DecodeConfig best = null;
         double bestEff = -1;
         for (int rb = 1; rb <= 2; rb++) {
-            DecodeConfig c = decodeConfig(l, single, rb, l.rank);
+            DecodeConfig c = decodeConfig(l, single, rb, l.rank, version);
             long grid = (l.MT + rb - 1) / rb, slots = (long) gpu.blocksPerSm(c.kernel(), c.smem) * gpu.smCount;
             double eff = slots == 0 ? 0 : grid / (double) (((grid + slots - 1) / slots) * slots);
             if (eff > bestEff + 0.02) {
@@ -188,19 +204,29 @@ public final class QlrKernels {
         return best;
     }
 
-    private DecodeConfig decodeConfig(DeviceLayer l, boolean single, int rb, int rank) {
+    private DecodeConfig decodeConfig(DeviceLayer l, boolean single, int rb, int rank, int version) {
         int sm = gpu.smCount;
-        int grid = (l.MT + rb - 1) / rb;
+        int strips = (l.MT + rb - 1) / rb;
         boolean fold = l.GT == 1;
-        if (rank == 0) return new DecodeConfig(rb, 1, l.dIn, false, fold, false, decodeSmem(l, rb, 1, true, fold, false));
-        int rowBlocks = (rank + 7) / 8;
-        int C = Math.max(1, Math.min((2 * sm + rowBlocks - 1) / rowBlocks, l.dIn / 256));
-        if (single) C = Math.min(C, grid * 8 / rank);
-        if (C < 1) return decodeConfig(l, false, rb, rank);
-        int chunk = ((l.dIn + C - 1) / C + 255) / 256 * 256;
-        C = (l.dIn + chunk - 1) / chunk;
-        boolean lstaged = 16 * rb * lRowBytes(l) + (l.bl == 4 ? 16 * rb * (rank / l.gL) * 4 : 0) <= DEC_LSTAGE;
-        return new DecodeConfig(rb, C, chunk, single, fold, lstaged, decodeSmem(l, rb, C, single, fold, lstaged));
+        if (version == 3) single = false;
+        DecodeConfig c;
+        if (rank == 0) {
+            c = new DecodeConfig(version, rb, 1, l.dIn, false, fold, false, decodeSmem(l, rb, 1, true, fold, false), strips);
+        } else {
+            int rowBlocks = (rank + 7) / 8;
+            int C = Math.max(1, Math.min((2 * sm + rowBlocks - 1) / rowBlocks, l.dIn / 256));
+            if (single) C = Math.min(C, strips * 8 / rank);
+            if (C < 1) return decodeConfig(l, false, rb, rank, version);
+            int chunk = ((l.dIn + C - 1) / C + 255) / 256 * 256;
+            C = (l.dIn + chunk - 1) / chunk;
+            boolean lstaged = 16 * rb * lRowBytes(l) + (l.bl == 4 ? 16 * rb * (rank / l.gL) * 4 : 0) <= DEC_LSTAGE;
+            c = new DecodeConfig(version, rb, C, chunk, single, fold, lstaged, decodeSmem(l, rb, C, single, fold, lstaged), strips);
+        }
+        if (version == 3) {  // persistent: one wave of resident blocks
+            int slots = gpu.blocksPerSm(c.kernel(), c.smem) * sm;
+            c = new DecodeConfig(3, c.rb, c.C, c.chunk, false, c.fold, c.lstaged, c.smem, Math.max(1, Math.min(strips, slots)));
+        }
+        return c;
     }
 
     /** y (dOut) = dequant(Q)·x + L·(R·x), fused (two-stage or single kernel, per cfg). */
@@ -212,12 +238,17 @@ public final class QlrKernels {
 
     /** y = dequant(Q)·x only (the L·R term left out): the Q part of the unfused_lr path. */
     public void decodeQ(DeviceLayer l, Buffer x, Buffer y, Workspace w, DecodeConfig cfg) {
-        decodeKernel(l, x, y, w, decodeConfig(l, false, cfg.rb, 0), 0);
+        decodeKernel(l, x, y, w, decodeConfig(l, false, cfg.rb, 0, cfg.version), 0);
     }
 
     private void decodeKernel(DeviceLayer l, Buffer x, Buffer y, Workspace w, DecodeConfig cfg, int rank) {
-        int grid = (l.MT + cfg.rb - 1) / cfg.rb;
-        gpu.launch(cfg.kernel(), l.shapes() + " rb=" + cfg.rb + " C=" + cfg.C + " smem=" + cfg.smem, grid, 1, 1, cfg.smem,
+        if (cfg.version == 3) {
+            gpu.launch(cfg.kernel(), l.shapes() + " " + cfg, cfg.grid, 1, 1, cfg.smem,
+                    y, x, l.qtiles, l.sz, l.L, l.Lsz, w.tpart, l.dOut, l.dIn, l.MT, l.KT, l.GT, rank, l.bl, l.gL, cfg.C,
+                    cfg.lstaged ? 1 : 0);
+            return;
+        }
+        gpu.launch(cfg.kernel(), l.shapes() + " " + cfg, cfg.grid, 1, 1, cfg.smem,
                 y, x, l.qtiles, l.sz, l.L, l.Lsz, w.tpart, l.R, l.Rsz, w.sync,
                 l.dOut, l.dIn, l.MT, l.KT, l.GT, rank, l.bl, l.gL, l.br, l.gR, cfg.C, cfg.chunk, cfg.lstaged ? 1 : 0);
     }
@@ -250,7 +281,7 @@ public final class QlrKernels {
             gpu.zero(w.y2);
             return;
         }
-        DecodeConfig cfg = decodeConfig(l, false, 1, l.rank);
+        DecodeConfig cfg = decodeConfig(l, false, 1, l.rank, 2);
         rx(l, x, w, cfg);
         gpu.launch("lr_lt_decode", l.shapes(), (l.dOut + 63) / 64, 1, 1, 0, w.y2, w.tpart, l.L, l.Lsz, l.dOut, l.rank, l.bl, l.gL, cfg.C);
     }

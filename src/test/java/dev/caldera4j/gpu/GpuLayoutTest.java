@@ -50,9 +50,10 @@ class GpuLayoutTest {
         for (int trial = 0; trial < 2000; trial++) {
             int word = trial < 4 ? new int[] {0, -1, 0x55555555, 0xAAAAAAAA}[trial] : rnd.nextInt();
             for (int p = 0; p < 8; p++) {
-                int[] q = CpuTwins.magicPair(word, p);
-                assertEquals((word >>> (2 * p)) & 3, q[0], "low half of pair " + p + " of word " + Integer.toHexString(word));
-                assertEquals((word >>> (2 * (p + 8))) & 3, q[1], "high half of pair " + p + " of word " + Integer.toHexString(word));
+                for (int[] q : new int[][] {CpuTwins.magicPair(word, p), CpuTwins.magicPairPerPosition(word, p)}) {
+                    assertEquals((word >>> (2 * p)) & 3, q[0], "low half of pair " + p + " of word " + Integer.toHexString(word));
+                    assertEquals((word >>> (2 * (p + 8))) & 3, q[1], "high half of pair " + p + " of word " + Integer.toHexString(word));
+                }
             }
         }
     }
