@@ -230,6 +230,27 @@ __device__ __forceinline__ void dequant_q_magic(uint32_t (&a)[4], const uint4& c
     }
 }
 
+// magic + q without the subtraction (v3m): the magic part is removed after the mma.
+template <int J>
+__device__ __forceinline__ void dequant_magic_raw(uint32_t (&a)[4], const uint4& code) {
+    const uint32_t w = (J >> 1) == 0 ? code.x : (J >> 1) == 1 ? code.y : (J >> 1) == 2 ? code.z : code.w;
+    const uint32_t w10 = w >> 10;
+#pragma unroll
+    for (int reg = 0; reg < 4; reg++) {
+        const int p = 4 * (J & 1) + reg;
+        const int sh = p < 5 ? p : p - 5;
+        a[reg] = lop3_and_or(p < 5 ? w : w10, 0x00030003u << (2 * sh), magic_of(sh));
+    }
+}
+
+// The magic constant that the A fragment of row g (rs = 0) or g+8 (rs = 1) carries at input
+// kk of a lane's 32 (kk = 4j + 2·(reg >> 1) + hi, reg = rs + 2·((kk >> 1) & 1)).
+__device__ __forceinline__ float magic_sum_weight(int kk, int rs) {
+    const int j = (kk & 31) >> 2, reg = rs + 2 * ((kk >> 1) & 1), p = 4 * (j & 1) + reg;
+    const int sh = p < 5 ? p : p - 5;
+    return (float)(1024 >> (2 * sh));
+}
+
 // ------------------------------------------------------------------ low-rank pieces
 
 // Warp computes Σ_{k0 ≤ k < k1} R[j][k]·x[k] in fp32 (all lanes get it). k0, k1 multiples of 8.
@@ -325,11 +346,12 @@ extern "C" __global__ void __launch_bounds__(256) lr_lt_decode(
 struct DecSmem {
     int x, xsum, tpart, L, Lsz, end;
 };
-__device__ __forceinline__ DecSmem dec_smem(int KT, bool fold, bool single, int C, int rank, int RB, int bl, int gL, bool lstaged) {
+// fold: 0 none, 1 Σx per tile, 2 Σx and the two magic sums M0, M1 per tile (v3m).
+__device__ __forceinline__ DecSmem dec_smem(int KT, int fold, bool single, int C, int rank, int RB, int bl, int gL, bool lstaged) {
     DecSmem m;
     m.x = 0;
     m.xsum = KT * 256;
-    m.tpart = m.xsum + (fold ? (KT * 4 + 15) / 16 * 16 : 0);
+    m.tpart = m.xsum + (fold ? (KT * 4 * (fold == 2 ? 3 : 1) + 15) / 16 * 16 : 0);
     m.L = m.tpart + (!single && rank > 0 ? C * rank * 4 : 0);
     const int lb = 16 * RB * (int)l_row_bytes(bl, rank);
     m.Lsz = m.L + (lstaged ? lb : 0);
@@ -374,7 +396,7 @@ __device__ __forceinline__ void qlr_decode_impl(
     __shared__ float t_s[MAX_RANK];
     __shared__ unsigned s_ticket;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
-    const DecSmem m = dec_smem(KT, FOLD, SINGLE, C, rank, RB, bl, gL, lstaged != 0);
+    const DecSmem m = dec_smem(KT, FOLD ? 1 : 0, SINGLE, C, rank, RB, bl, gL, lstaged != 0);
     const __half* x_s = reinterpret_cast<const __half*>(dsm + m.x);
     float* xsum_s = reinterpret_cast<float*>(dsm + m.xsum);
 
@@ -582,7 +604,10 @@ DECODE_KERNEL(qlr_decode_single_fold_rb2, 2, true, true)
 // warp; codes decode with magic_of (lop3 + hsub2, immediates); every lane reads x (the 8 token
 // columns then hold copies, no predication); the block's L rows are prefetched by cp.async when
 // a strip starts.
-template <int RB, bool FOLD>
+// MAGIC (with FOLD, v3m): A keeps magic + q (no hsub2); the magic part of each tile's mma sum,
+// M = Σ_k magic(k)·x_k, differs between rows g and g+8 (their slots sit at different bit
+// positions) and is precomputed per tile with Σx, then subtracted in fp32 (magic_sum_weight).
+template <int RB, bool FOLD, bool MAGIC>
 __device__ __forceinline__ void qlr_decode3_impl(
     __half* __restrict__ y,              // (d_out) out
     const __half* __restrict__ x,        // (d_in)
@@ -597,7 +622,7 @@ __device__ __forceinline__ void qlr_decode3_impl(
     __shared__ float t_s[MAX_RANK];
     constexpr int PARTS = 256 / (16 * RB);  // threads per output row in the epilogue
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
-    const DecSmem m = dec_smem(KT, FOLD, false, C, rank, RB, bl, gL, lstaged != 0);
+    const DecSmem m = dec_smem(KT, MAGIC ? 2 : FOLD ? 1 : 0, false, C, rank, RB, bl, gL, lstaged != 0);
     const __half* x_s = reinterpret_cast<const __half*>(dsm + m.x);
     float* xsum_s = reinterpret_cast<float*>(dsm + m.xsum);
     const int nstrips = (MT + RB - 1) / RB;
@@ -643,8 +668,8 @@ __device__ __forceinline__ void qlr_decode3_impl(
     __syncthreads();
     if (FOLD) {
         for (int kt = threadIdx.x; kt < KT; kt += blockDim.x) {
-            float a = 0.f;
-#pragma unroll 4
+            float a = 0.f, m0 = 0.f, m1 = 0.f;
+#pragma unroll
             for (int q = 0; q < 16; q++) {
                 const uint4 v = *reinterpret_cast<const uint4*>(x_s + kt * 128 + 8 * q);
                 const uint32_t w[4] = {v.x, v.y, v.z, v.w};
@@ -652,9 +677,18 @@ __device__ __forceinline__ void qlr_decode3_impl(
                 for (int e = 0; e < 4; e++) {
                     const float2 f = __half22float2(as_h2(w[e]));
                     a += f.x + f.y;
+                    if (MAGIC) {
+                        const int kk = 8 * q + 2 * e;  // f.x at kk, f.y at kk + 1: same j, same register pair
+                        m0 += magic_sum_weight(kk, 0) * (f.x + f.y);
+                        m1 += magic_sum_weight(kk, 1) * (f.x + f.y);
+                    }
                 }
             }
             xsum_s[kt] = a;
+            if (MAGIC) {
+                xsum_s[KT + kt] = m0;
+                xsum_s[2 * KT + kt] = m1;
+            }
         }
     }
     if (rank > 0) {
@@ -697,14 +731,15 @@ __device__ __forceinline__ void qlr_decode3_impl(
                     if (FOLD) {
                         float tmp[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
 #define DEC3_STEP(J)                                                                                       \
-    dequant_q_magic<J>(a, code[s][rb]);                                                                    \
+    if (MAGIC) dequant_magic_raw<J>(a, code[s][rb]); else dequant_q_magic<J>(a, code[s][rb]);              \
     mma16816(tmp[J & 1], a, (J & 1) ? xb[J >> 1].z : xb[J >> 1].x, (J & 1) ? xb[J >> 1].w : xb[J >> 1].y);
                         DEC3_STEP(0) DEC3_STEP(1) DEC3_STEP(2) DEC3_STEP(3) DEC3_STEP(4) DEC3_STEP(5) DEC3_STEP(6) DEC3_STEP(7)
 #undef DEC3_STEP
                         const float xs = xsum_s[kt];
+                        const float m0 = MAGIC ? xsum_s[KT + kt] : 0.f, m1 = MAGIC ? xsum_s[2 * KT + kt] : 0.f;
                         const float2 p0 = __half22float2(as_h2(szv[s][rb].x)), p1 = __half22float2(as_h2(szv[s][rb].y));
-                        acc[rb][0][0] += fmaf(p0.x, tmp[0][0] + tmp[1][0], p0.y * xs);
-                        acc[rb][0][2] += fmaf(p1.x, tmp[0][2] + tmp[1][2], p1.y * xs);
+                        acc[rb][0][0] += fmaf(p0.x, (tmp[0][0] + tmp[1][0]) - m0, p0.y * xs);
+                        acc[rb][0][2] += fmaf(p1.x, (tmp[0][2] + tmp[1][2]) - m1, p1.y * xs);
                     } else {
                         const __half2 pr0 = as_h2(szv[s][rb].x), pr1 = as_h2(szv[s][rb].y);
 #define DEC3_STEP_S(J)                                                                                     \
@@ -762,18 +797,20 @@ __device__ __forceinline__ void qlr_decode3_impl(
     }
 }
 
-#define DECODE3_KERNEL(NAME, RB, FOLD)                                                                       \
+#define DECODE3_KERNEL(NAME, RB, FOLD, MAGIC)                                                                \
     extern "C" __global__ void __launch_bounds__(256) NAME(                                                  \
         __half* y, const __half* x, const uint4* qt, const uint2* sz, const void* Lw, const __half2* Lsz,    \
         const float* tpart, int d_out, int d_in, int MT, int KT, int GT, int rank, int bl, int gL, int C,    \
         int lstaged) {                                                                                       \
-        qlr_decode3_impl<RB, FOLD>(y, x, qt, sz, Lw, Lsz, tpart, d_out, d_in, MT, KT, GT, rank, bl, gL, C,   \
+        qlr_decode3_impl<RB, FOLD, MAGIC>(y, x, qt, sz, Lw, Lsz, tpart, d_out, d_in, MT, KT, GT, rank, bl, gL, C, \
                                    lstaged);                                                                 \
     }
-DECODE3_KERNEL(qlr_decode3_rb1, 1, false)
-DECODE3_KERNEL(qlr_decode3_rb2, 2, false)
-DECODE3_KERNEL(qlr_decode3_fold_rb1, 1, true)
-DECODE3_KERNEL(qlr_decode3_fold_rb2, 2, true)
+DECODE3_KERNEL(qlr_decode3_rb1, 1, false, false)
+DECODE3_KERNEL(qlr_decode3_rb2, 2, false, false)
+DECODE3_KERNEL(qlr_decode3_fold_rb1, 1, true, false)
+DECODE3_KERNEL(qlr_decode3_fold_rb2, 2, true, false)
+DECODE3_KERNEL(qlr_decode3m_fold_rb1, 1, true, true)
+DECODE3_KERNEL(qlr_decode3m_fold_rb2, 2, true, true)
 
 // ------------------------------------------------------------------ fused prefill
 

@@ -139,6 +139,82 @@ public final class CpuTwins {
         return y;
     }
 
+    /**
+     * The natural size of each output of {@link #exact} for rounding errors: sqrt(Σ_k (W[o][k]·x[k])²
+     * + Σ_j (L[o][j]·t[j])²), (T, rows.length). It is |y| for uncorrelated terms, and unlike |y| it
+     * does not shrink when one output happens to cancel (parity errors are measured against it).
+     */
+    public static double[] exactScale(FormatV1Layer w, short[] x, int T, int[] rows) {
+        int dIn = w.dIn(), rank = w.rank();
+        int[] rs = rows != null ? rows : IntStream.range(0, w.dOut()).toArray();
+        double[] xd = toDouble(x);
+        double[] tm = new double[T * rank];
+        IntStream.range(0, rank).parallel().forEach(j -> {
+            for (int n = 0; n < T; n++) {
+                double s = 0;
+                for (int k = 0; k < dIn; k++) s += w.R().value(j, k) * xd[n * dIn + k];
+                tm[n * rank + j] = s;
+            }
+        });
+        double[] sc = new double[T * rs.length];
+        IntStream.range(0, rs.length).parallel().forEach(i -> {
+            int o = rs[i];
+            double[] Wo = new double[dIn];
+            for (int k = 0; k < dIn; k++) Wo[k] = w.q(o, k);
+            for (int n = 0; n < T; n++) {
+                double s = 0;
+                for (int k = 0; k < dIn; k++) s += Wo[k] * Wo[k] * xd[n * dIn + k] * xd[n * dIn + k];
+                for (int j = 0; j < rank; j++) {
+                    double v = w.L().value(o, j) * tm[n * rank + j];
+                    s += v * v;
+                }
+                sc[n * rs.length + i] = Math.sqrt(s);
+            }
+        });
+        return sc;
+    }
+
+    /** The natural output size of {@link #gemmF16}: sqrt(Σ_k (A[m][k]·B[n][k])²), (N, rows.length). */
+    public static double[] gemmF16Scale(short[] A, short[] B, int M, int N, int K, int[] rows) {
+        int[] rs = rows != null ? rows : IntStream.range(0, M).toArray();
+        double[] out = new double[N * rs.length];
+        IntStream.range(0, rs.length).parallel().forEach(i -> {
+            int m = rs[i];
+            for (int n = 0; n < N; n++) {
+                double s = 0;
+                for (int k = 0; k < K; k++) {
+                    double v = (double) Float.float16ToFloat(A[m * K + k]) * Float.float16ToFloat(B[n * K + k]);
+                    s += v * v;
+                }
+                out[n * rs.length + i] = Math.sqrt(s);
+            }
+        });
+        return out;
+    }
+
+    /**
+     * The tile-level identity behind the v3m decode (dequant_magic_raw): with A = magic + q in every
+     * slot, a row's mma sum over a tile is Σ q·x + M, M = Σ_k magic(k)·x_k, where magic(k) is the
+     * constant of the bit position that input k's slot occupies for that row (rows g and g+8 differ).
+     * Returns {M for rows g, M for rows g+8} of one 128-input tile x (fp16), as the kernel computes.
+     */
+    public static double[] tileMagicSums(short[] x128) {
+        double m0 = 0, m1 = 0;
+        for (int kk = 0; kk < 128; kk++) {
+            double xv = Float.float16ToFloat(x128[kk]);
+            m0 += magicWeight(kk, 0) * xv;
+            m1 += magicWeight(kk, 1) * xv;
+        }
+        return new double[] {m0, m1};
+    }
+
+    /** magic_sum_weight of qlr.cu: the magic constant of row g + 8·rs at input kk of a lane. */
+    public static int magicWeight(int kk, int rs) {
+        int j = (kk & 31) >> 2, reg = rs + 2 * ((kk >> 1) & 1), p = 4 * (j & 1) + reg;
+        int sh = p < 5 ? p : p - 5;
+        return 1024 >> (2 * sh);
+    }
+
     /** fp32 t = x·Rᵀ, (T, rank). */
     private static float[] lowRankInput(FormatV1Layer w, float[] xf, int T) {
         int dIn = w.dIn(), rank = w.rank();

@@ -220,7 +220,7 @@ public final class KernelBench {
         Buffer x = gpu.upload(RandomLayers.activations(12, T, s.dIn), "x"), y = gpu.alloc(2L * T * s.dOut, "y");
         Buffer W = gpu.upload(RandomLayers.fp16Matrix(13, s.dOut, s.dIn, 0.01), "W16");
         for (int rep = 0; rep < 2; rep++) {
-            k.decodeFused(l, x, y, ws, k.decodeConfig(l, false, 0, 3));
+            k.decodeFused(l, x, y, ws, k.decodeConfig(l, false, 0, 4));
             k.prefillFused(l, x, T, y, ws, 0);
             k.gemvF16(y, W, x, s.dOut, s.dIn);
             k.gemmF16(y, W, x, s.dOut, T, s.dIn, ws);
@@ -245,22 +245,34 @@ public final class KernelBench {
         long bytes1 = w.bytes() + 2L * s.dIn + 2L * s.dOut, bytesT = w.bytes() + 2L * T * (s.dIn + s.dOut);
         String cfg = String.format("%-7s g%-3d r%-3d b%-2d", s.name, group, rank, bits);
 
-        // the fused decode candidates: v3 (persistent, two-stage), v2 two-stage, v2 single kernel; the fastest is kept
-        DecodeConfig v3 = k.decodeConfig(ls[0], false, 0, 3), two = k.decodeConfig(ls[0], false, 0), one = k.decodeConfig(ls[0], true, 0);
+        // the fused decode candidates (all checked by Parity in this run): v4 (v3 without hsub2, when one
+        // scale group per tile), v3 (persistent, two-stage), v2 two-stage, v2 single kernel; the fastest is kept
+        DecodeConfig v4 = k.decodeConfig(ls[0], false, 0, 4), v3 = k.decodeConfig(ls[0], false, 0, 3),
+                two = k.decodeConfig(ls[0], false, 0), one = k.decodeConfig(ls[0], true, 0);
+        double usV4 = v4.version() == 4 ? medianUs(ls.length, i -> k.decodeFused(ls[i], x, y, ws, v4)) : Double.NaN;
         double usV3 = medianUs(ls.length, i -> k.decodeFused(ls[i], x, y, ws, v3));
         double usTwo = medianUs(ls.length, i -> k.decodeFused(ls[i], x, y, ws, two));
         double usOne = one.single() ? medianUs(ls.length, i -> k.decodeFused(ls[i], x, y, ws, one)) : Double.NaN;
-        double fused1 = Math.min(usV3, Double.isNaN(usOne) ? usTwo : Math.min(usTwo, usOne));
-        DecodeConfig best = fused1 == usV3 ? v3 : fused1 == usTwo ? two : one;
+        DecodeConfig best = v3;
+        double fused1 = usV3;
+        double[] us = {usV4, usTwo, usOne};
+        DecodeConfig[] cs = {v4, two, one};
+        for (int c = 0; c < us.length; c++)
+            if (!Double.isNaN(us[c]) && us[c] < fused1) {
+                fused1 = us[c];
+                best = cs[c];
+            }
+        DecodeConfig chosen = best;
         double unf1 = medianUs(ls.length, i -> k.decodeUnfused(ls[i], x, y, ws));
-        double unfLr1 = medianUs(ls.length, i -> k.decodeUnfusedLr(ls[i], x, y, ws, best));
-        log.printf("T=1   %s fused v3 %8.2f us, v2 two-stage %8.2f us, v2 single %8.2f us -> [%s]; unfused %8.2f, unfused_lr %8.2f  [%d copies]%n",
-                cfg, usV3, usTwo, usOne, best, unf1, unfLr1, ls.length);
-        log.printf("      %s Q only (rank 0)    v3 %8.2f us, v2 %8.2f us%n", cfg, medianUs(ls.length, i -> k.decodeQ(ls[i], x, y, ws, v3)),
+        double unfLr1 = medianUs(ls.length, i -> k.decodeUnfusedLr(ls[i], x, y, ws, chosen));
+        log.printf("T=1   %s fused v4 %8.2f us, v3 %8.2f us, v2 two-stage %8.2f us, v2 single %8.2f us -> [%s]; unfused %8.2f, unfused_lr %8.2f  [%d copies]%n",
+                cfg, usV4, usV3, usTwo, usOne, best, unf1, unfLr1, ls.length);
+        log.printf("      %s Q only (rank 0)    v4 %8.2f us, v3 %8.2f us, v2 %8.2f us%n", cfg,
+                medianUs(ls.length, i -> k.decodeQ(ls[i], x, y, ws, v4)), medianUs(ls.length, i -> k.decodeQ(ls[i], x, y, ws, v3)),
                 medianUs(ls.length, i -> k.decodeQ(ls[i], x, y, ws, two)));
         if (quick || (rank == 128 && bits == 4 && group == 128))
             for (int rb : new int[] {1, 2})
-                for (int version : new int[] {2, 3}) {
+                for (int version : new int[] {2, 3, 4}) {
                     DecodeConfig c = k.decodeConfig(ls[0], false, rb, version);
                     log.printf("      %s %s %8.2f us%n", cfg, c, medianUs(ls.length, i -> k.decodeFused(ls[i], x, y, ws, c)));
                 }

@@ -18,7 +18,7 @@ public final class QlrKernels {
     public static final List<String> KERNELS = List.of("lr_rx_partial", "lr_lt_decode", "qlr_decode_rb1", "qlr_decode_rb2",
             "qlr_decode_single_rb1", "qlr_decode_single_rb2", "qlr_decode_fold_rb1", "qlr_decode_fold_rb2",
             "qlr_decode_single_fold_rb1", "qlr_decode_single_fold_rb2", "qlr_decode3_rb1", "qlr_decode3_rb2",
-            "qlr_decode3_fold_rb1", "qlr_decode3_fold_rb2", "qlr_prefill", "reduce_splitk", "gemm_f16", "gemv_f16",
+            "qlr_decode3_fold_rb1", "qlr_decode3_fold_rb2", "qlr_decode3m_fold_rb1", "qlr_decode3m_fold_rb2", "qlr_prefill", "reduce_splitk", "gemm_f16", "gemv_f16",
             "dequant_q_f16", "dequant_f4_f16", "add_f16", "spin_wait");
 
     /** L rows of a decode block are staged in shared memory up to this many bytes (DEC_LSTAGE in qlr.cu). */
@@ -150,7 +150,8 @@ public final class QlrKernels {
      */
     public record DecodeConfig(int version, int rb, int C, int chunk, boolean single, boolean fold, boolean lstaged, int smem, int grid) {
         String kernel() {
-            return version == 3 ? "qlr_decode3_" + (fold ? "fold_" : "") + "rb" + rb
+            return version == 4 ? "qlr_decode3m_fold_rb" + rb
+                    : version == 3 ? "qlr_decode3_" + (fold ? "fold_" : "") + "rb" + rb
                     : "qlr_decode_" + (single ? "single_" : "") + (fold ? "fold_" : "") + "rb" + rb;
         }
 
@@ -162,9 +163,9 @@ public final class QlrKernels {
     }
 
     /** Dynamic shared memory of a decode block (dec_smem in qlr.cu). */
-    static int decodeSmem(DeviceLayer l, int rb, int C, boolean single, boolean fold, boolean lstaged) {
+    static int decodeSmem(DeviceLayer l, int rb, int C, boolean single, boolean fold, boolean lstaged, int version) {
         int xsum = l.KT * 256;
-        int tpart = xsum + (fold ? (l.KT * 4 + 15) / 16 * 16 : 0);
+        int tpart = xsum + (fold ? (l.KT * 4 * (version == 4 ? 3 : 1) + 15) / 16 * 16 : 0);
         int L = tpart + (!single && l.rank > 0 ? C * l.rank * 4 : 0);
         int Lsz = L + (lstaged ? 16 * rb * lRowBytes(l) : 0);
         return Lsz + (lstaged && l.bl == 4 ? 16 * rb * (l.rank / l.gL) * 4 : 0);
@@ -186,10 +187,15 @@ public final class QlrKernels {
 
     /**
      * version 2: one block per row strip (single kernel or two stages); version 3: persistent
-     * blocks looping over row strips, two stages (see qlr.cu).
+     * blocks looping over row strips, two stages; version 4: version 3 without the hsub2 of the
+     * code decode (magic sums subtracted per tile; needs one scale group per tile, else it is 3).
+     * Versions 3 and 4 take 2 row tiles per strip when there are at least as many such strips as
+     * SMs (x reused twice, measured faster on q/o, gate/up and down), else 1 (k/v).
      */
     public DecodeConfig decodeConfig(DeviceLayer l, boolean single, int rbOverride, int version) {
+        if (version == 4 && l.GT != 1) version = 3;
         if (rbOverride > 0) return decodeConfig(l, single, rbOverride, l.rank, version);
+        if (version >= 3) return decodeConfig(l, false, l.MT / 2 >= gpu.smCount ? 2 : 1, l.rank, version);
         DecodeConfig best = null;
         double bestEff = -1;
         for (int rb = 1; rb <= 2; rb++) {
@@ -208,10 +214,10 @@ public final class QlrKernels {
         int sm = gpu.smCount;
         int strips = (l.MT + rb - 1) / rb;
         boolean fold = l.GT == 1;
-        if (version == 3) single = false;
+        if (version >= 3) single = false;
         DecodeConfig c;
         if (rank == 0) {
-            c = new DecodeConfig(version, rb, 1, l.dIn, false, fold, false, decodeSmem(l, rb, 1, true, fold, false), strips);
+            c = new DecodeConfig(version, rb, 1, l.dIn, false, fold, false, decodeSmem(l, rb, 1, true, fold, false, version), strips);
         } else {
             int rowBlocks = (rank + 7) / 8;
             int C = Math.max(1, Math.min((2 * sm + rowBlocks - 1) / rowBlocks, l.dIn / 256));
@@ -220,11 +226,11 @@ public final class QlrKernels {
             int chunk = ((l.dIn + C - 1) / C + 255) / 256 * 256;
             C = (l.dIn + chunk - 1) / chunk;
             boolean lstaged = 16 * rb * lRowBytes(l) + (l.bl == 4 ? 16 * rb * (rank / l.gL) * 4 : 0) <= DEC_LSTAGE;
-            c = new DecodeConfig(version, rb, C, chunk, single, fold, lstaged, decodeSmem(l, rb, C, single, fold, lstaged), strips);
+            c = new DecodeConfig(version, rb, C, chunk, single, fold, lstaged, decodeSmem(l, rb, C, single, fold, lstaged, version), strips);
         }
-        if (version == 3) {  // persistent: one wave of resident blocks
+        if (version >= 3) {  // persistent: one wave of resident blocks
             int slots = gpu.blocksPerSm(c.kernel(), c.smem) * sm;
-            c = new DecodeConfig(3, c.rb, c.C, c.chunk, false, c.fold, c.lstaged, c.smem, Math.max(1, Math.min(strips, slots)));
+            c = new DecodeConfig(version, c.rb, c.C, c.chunk, false, c.fold, c.lstaged, c.smem, Math.max(1, Math.min(strips, slots)));
         }
         return c;
     }
@@ -242,7 +248,7 @@ public final class QlrKernels {
     }
 
     private void decodeKernel(DeviceLayer l, Buffer x, Buffer y, Workspace w, DecodeConfig cfg, int rank) {
-        if (cfg.version == 3) {
+        if (cfg.version >= 3) {
             gpu.launch(cfg.kernel(), l.shapes() + " " + cfg, cfg.grid, 1, 1, cfg.smem,
                     y, x, l.qtiles, l.sz, l.L, l.Lsz, w.tpart, l.dOut, l.dIn, l.MT, l.KT, l.GT, rank, l.bl, l.gL, cfg.C,
                     cfg.lstaged ? 1 : 0);

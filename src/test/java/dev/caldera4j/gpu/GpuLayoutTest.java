@@ -58,6 +58,33 @@ class GpuLayoutTest {
         }
     }
 
+    /**
+     * The v3m decode keeps magic + q in every A slot and subtracts M = Σ_k magic(k)·x_k per tile
+     * and row parity afterwards. Here: every slot's bit position (the magic the kernel ORs in)
+     * must equal magicWeight(k, row parity), so that Σ_k A·x − M = Σ_k q·x exactly.
+     */
+    @Test
+    void magicSumsRemoveExactlyWhatTheSlotsCarry() {
+        FormatV1Layer w = RandomLayers.layer(21, 16, 128, 128, 0, 4, 4);
+        GpuLayer g = GpuLayout.convert(w);
+        short[] x = RandomLayers.activations(22, 1, 128);
+        double[] M = CpuTwins.tileMagicSums(x);
+        double[] withMagic = new double[16], plain = new double[16];
+        for (int lane = 0; lane < 32; lane++)
+            for (int word = 0; word < 4; word++)
+                for (int slot = 0; slot < 16; slot++) {
+                    int row = GpuLayout.slotRow(lane, word, slot), k = GpuLayout.slotK(lane, word, slot);
+                    int p = slot & 7, sh = p < 5 ? p : p - 5, magic = 1024 >> (2 * sh);
+                    assertEquals(magic, CpuTwins.magicWeight(k, row >> 3), "magic of slot " + slot + " (lane " + lane + ", row " + row + ")");
+                    int q = (g.qtiles()[lane * 4 + word] >>> (2 * slot)) & 3;
+                    double xv = Float.float16ToFloat(x[k]);
+                    withMagic[row] += (magic + q) * xv;
+                    plain[row] += q * xv;
+                }
+        for (int row = 0; row < 16; row++)
+            assertEquals(plain[row], withMagic[row] - M[row >> 3], 1e-9 * (1 + Math.abs(M[row >> 3])), "row " + row);
+    }
+
     @ParameterizedTest(name = "dOut={0} dIn={1} group={2}")
     @CsvSource({"1, 32, 16", "1, 16, 16", "1, 64, 64", "17, 192, 64", "37, 160, 32", "16, 128, 128", "33, 384, 128",
             "20, 512, 256", "9, 208, 208", "40, 320, 32"})
