@@ -82,6 +82,24 @@
 // fp32 (mma accumulators, fp32 dot products for L and R); y is rounded once to fp16. Tm (prefill)
 // is stored in fp16 between kernels.
 //
+// ## Measured on the H200 (KernelBench; results/kernels-h200.{json,log}, ncu in *-ncu.txt)
+// Copy rate 4.23 TB/s (read + write). gate/up 29568×8192, 1 token, group 128, rank 128, 4-bit L/R
+// (70.7 MB must move, 16.7 µs at the copy rate):
+//   v1  block per 16-row strip, loads → wait → compute per 2 k tiles, t summed at block start:
+//       48.4 µs; SASS: 145 instructions per 2048-weight tile, half-constants rebuilt in the loop.
+//   v2  register ring of 4 k tiles, x/tpart/L staged by cp.async, scale fold for group ≥ 128:
+//       53.9 µs (no better): ncu 33 M instructions, 66 % issue busy, ALU pipe 58 %, DRAM 30 % —
+//       fixed per-block work (1848 blocks) cost as much as the codes.
+//   v3  persistent blocks, per-position magic (lop3 + hsub2), 16 threads per row in the epilogue:
+//       44.4 µs (rb2), 22.9 M instructions.
+//   v3m (qlr_decode3m) magic part subtracted per tile instead of per pair: 43.3 µs, 16.2 M
+//       instructions, DRAM 39 %, issue 43 %, 46 % of cycles with no eligible warp (4 warps per
+//       scheduler at 128 registers): now latency-bound as much as issue-bound.
+//   The single-kernel variant (ticketed producers) was 10–15 % slower than two stages in v1 and
+//   v2 (it serialises R·x inside the first blocks); the benchmark still times it and keeps the
+//   fastest candidate per shape. Prefill (mma.sync): 222–267 TFLOP/s, tensor pipe 36 %, 128-register
+//   cap with spills, 0.88 waves on gate/up; cuBLAS (wgmma) is about 2× faster at 128 tokens.
+//
 // ## Requirements checked on the host (GpuLayout / QlrKernels)
 // bq = 2; d_in % 16 == 0; group ∈ {32, 64, 128} or a multiple of 128; rank % 8 == 0 and
 // rank ≤ 1024; factor groups divide their dims and are multiples of 8; x, y and all buffers

@@ -109,8 +109,12 @@ public final class Gpu implements AutoCloseable {
                         : new Availability(false, "no CUDA device (cuDeviceGetCount: " + CUresult.stringFor(r) + ", count " + n[0] + ")");
             }
         } catch (Throwable e) {
-            availability = new Availability(false, "CUDA driver not usable here (" + e.getClass().getSimpleName() + ": "
-                    + e.getMessage() + "); the GPU path needs an NVIDIA driver (libcuda.so.1, R580+ for this PTX)");
+            // JCuda's message carries two nested stack traces; keep its first line and the loader's cause
+            String msg = String.valueOf(e.getMessage());
+            String first = msg.lines().findFirst().orElse(""), cause = msg.lines()
+                    .filter(l -> l.contains("cannot open shared object file")).findFirst().map(String::trim).orElse("");
+            availability = new Availability(false, "CUDA driver not usable here (" + e.getClass().getSimpleName() + ": " + first
+                    + (cause.isEmpty() ? "" : "; " + cause) + "); the GPU path needs an NVIDIA driver (libcuda.so.1, R580+ for this PTX)");
         }
         return availability;
     }

@@ -76,7 +76,7 @@ public final class KernelBench {
             System.err.println("KernelBench: no GPU here: " + a.reason());
             System.exit(2);
         }
-        String command = "java -cp '.device/lib/*' dev.caldera4j.gpu.KernelBench " + String.join(" ", args);
+        String command = "java -cp '" + System.getProperty("java.class.path") + "' dev.caldera4j.gpu.KernelBench " + String.join(" ", args);
         long seed = Long.parseLong(opt.getOrDefault("seed", Long.toString(System.nanoTime())));
         boolean parityOk;
         try (Gpu gpu = Gpu.open(); PrintStream log = new PrintStream(Files.newOutputStream(logPath), true, StandardCharsets.UTF_8)) {
