@@ -294,11 +294,11 @@ public final class ResultsFile {
         if (versions == null) {
             problems.add(name + ": missing envelope key \"versions\"");
         } else if (!versions.isJsonObject()) {
-            problems.add(name + ": \"versions\" must be an object of strings, got " + versions);
+            problems.add(name + ": \"versions\" must be an object of strings (or numbers, e.g. a driver version), got " + versions);
         } else {
             for (Map.Entry<String, JsonElement> v : versions.getAsJsonObject().entrySet()) {
-                if (!isString(v.getValue())) {
-                    problems.add(name + ": versions." + v.getKey() + " must be a string, got " + v.getValue());
+                if (!isString(v.getValue()) && !(v.getValue().isJsonPrimitive() && v.getValue().getAsJsonPrimitive().isNumber())) {
+                    problems.add(name + ": versions." + v.getKey() + " must be a string or a number, got " + v.getValue());
                 }
             }
         }

@@ -22,6 +22,20 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class ResultsValidationTest {
 
+    static boolean isSupporting(Path p) {
+        String n = p.getFileName().toString();
+        return n.endsWith(".log") || n.endsWith(".txt") || n.endsWith(".md");
+    }
+
+    /** kernels-h200.log and kernels-h200-ncu.txt support kernels-h200.json. */
+    static boolean hasResultsSibling(Path p) throws IOException {
+        String n = p.getFileName().toString();
+        try (Stream<Path> s = Files.list(p.getParent())) {
+            return s.map(q -> q.getFileName().toString()).filter(q -> q.endsWith(".json"))
+                    .anyMatch(q -> n.startsWith(q.substring(0, q.length() - ".json".length())));
+        }
+    }
+
     @Test
     void everyFileUnderResultsIsValid(TestReporter reporter) throws IOException {
         Path results = Path.of("results");
@@ -29,9 +43,16 @@ class ResultsValidationTest {
         List<Path> files = List.of();
         if (Files.isDirectory(results)) {
             try (Stream<Path> walk = Files.walk(results)) {
-                // hidden files (.gitkeep) are not results; everything else must be a results file
-                files = walk.filter(Files::isRegularFile)
+                // hidden files (.gitkeep) are not results; *.log / *.txt / *.md are a run's supporting
+                // material (logs, profiler summaries) and must sit beside the results file they support
+                List<Path> all = walk.filter(Files::isRegularFile)
                         .filter(p -> !p.getFileName().toString().startsWith(".")).sorted().toList();
+                files = all.stream().filter(p -> !isSupporting(p)).toList();
+                for (Path p : all) {
+                    if (isSupporting(p) && !hasResultsSibling(p)) {
+                        problems.add(p + ": supporting file without a results file (results/<prefix>.json) beside it");
+                    }
+                }
             }
         }
         for (Path f : files) {
@@ -81,8 +102,8 @@ class ResultsValidationTest {
         bad(dir, "{" + env + ", \"rows\": [3]}", "row 0 is not a JSON object");
         bad(dir, "{" + env + ", \"rows\": [{}]}", "row 0 is empty");
         bad(dir, "{" + env.replace("abcdef1", "HEAD") + ", \"rows\": [{\"bq\": 2}]}", "not a hex commit id");
-        bad(dir, "{" + env.replace("{\"java\": \"25\"}", "{\"java\": 25}") + ", \"rows\": [{\"bq\": 2}]}",
-                "versions.java must be a string");
+        bad(dir, "{" + env.replace("{\"java\": \"25\"}", "{\"java\": [25]}") + ", \"rows\": [{\"bq\": 2}]}",
+                "versions.java must be a string or a number");
         bad(dir, "[1, 2]", "top level is not a JSON object");
     }
 
