@@ -1,5 +1,15 @@
 #!/usr/bin/env bash
+# The README's test command: set-up (JDK 25 check, Maven, jupyter-nbconvert, chromium, plotly.js),
+# every JUnit test, then every notebook executed headless with its charts checked in Chromium.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-export JAVA_HOME=${JAVA_HOME_25:-/usr/lib/jvm/temurin-25-jdk-amd64}
-mvn -B -q test
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+tools/setup.sh
+# shellcheck source=tools/jdk25.sh
+. tools/jdk25.sh
+caldera4j_find_jdk25
+echo "== unit tests (mvn test)"
+mvn -B -ntp test
+echo "== notebooks (headless, quick mode)"
+mvn -q -B -ntp -DskipTests package
+CALDERA4J_QUICK=${CALDERA4J_QUICK:-1} CALDERA4J_SKIP_BUILD=1 tools/run-notebooks.sh

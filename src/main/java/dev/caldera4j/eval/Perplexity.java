@@ -58,7 +58,7 @@ public final class Perplexity {
      * @param tokens     the whole tokenized text, (N)
      * @param seqlen     window length
      * @param maxWindows evaluate only the first maxWindows windows; ≤ 0 means all
-     * @param progress   called with the number of windows done after each window
+     * @param progress   called with the number of windows done after each window (may be null)
      */
     public static Result compute(LanguageModel model, int[] tokens, int seqlen, int maxWindows,
                                  IntConsumer progress) {
@@ -81,7 +81,7 @@ public final class Perplexity {
                         w, seqlen, nll);
             }
             nllSum += nll;
-            progress.accept(w + 1);
+            if (progress != null) progress.accept(w + 1);
         }
         double seconds = (System.nanoTime() - start) * 1e-9;
         long predicted = (long) windows * (seqlen - 1);
