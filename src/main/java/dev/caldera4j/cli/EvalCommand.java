@@ -26,8 +26,8 @@ import java.util.concurrent.Callable;
         description = "Evaluate a model: WikiText-2 and C4 perplexity, LAMBADA, HellaSwag (DESIGN's protocol).")
 final class EvalCommand implements Callable<Integer> {
 
-    @Option(names = {"-m", "--model"}, required = true, description = "HF model directory (dense or compressed) or llama2.c .bin")
-    Path model;
+    @Option(names = {"-m", "--model"}, required = true, description = "HF model directory (dense or compressed) or llama2.c .bin; repeat for several models in one results file")
+    List<Path> models;
 
     @Option(names = "--mode", defaultValue = "quick", description = "quick (64 windows of 512, 1000 items) or full (default ${DEFAULT-VALUE})")
     String mode;
@@ -38,8 +38,8 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--seqlen", split = ",", description = "perplexity window lengths (default: the mode's)")
     List<Integer> seqlens;
 
-    @Option(names = "--name", description = "model name in the results rows (default: the directory name)")
-    String name;
+    @Option(names = "--name", split = ",", description = "model name in the results rows, one per --model (default: the directory name)")
+    List<String> names;
 
     @Option(names = "--out", description = "write a results file (DESIGN's format) here")
     Path out;
@@ -58,16 +58,23 @@ final class EvalCommand implements Callable<Integer> {
             throw new IllegalArgumentException("evaluation data not found at " + data.toAbsolutePath()
                     + ": run from the project root with ../shared beside it, or pass --eval-dir");
         }
-        Qwen2Model lm = Models.load(model);
-        Tokenizer tok = Tokenizers.load(Files.isDirectory(model) ? model : model.toAbsolutePath().getParent());
-        Evaluator.Inputs in = Evaluator.load(tok, data, which);
-        EvalReport r = Evaluator.run(lm, tok, in, m, seqlens == null ? List.of() : seqlens, true);
-        System.out.print(r.summary());
-        if (out != null) {
+        List<Map<String, Object>> rows = new ArrayList<>();
+        for (int i = 0; i < models.size(); i++) {
+            Path model = models.get(i);
+            Qwen2Model lm = Models.load(model);
+            Tokenizer tok = Tokenizers.load(Files.isDirectory(model) ? model : model.toAbsolutePath().getParent());
+            Evaluator.Inputs in = Evaluator.load(tok, data, which);
+            EvalReport r = Evaluator.run(lm, tok, in, m, seqlens == null ? List.of() : seqlens, true);
+            String modelName = names != null && i < names.size() ? names.get(i)
+                    : model.toAbsolutePath().normalize().getFileName().toString();
+            System.out.println("== " + modelName);
+            System.out.print(r.summary());
             Map<String, Object> base = new LinkedHashMap<>();
-            base.put("model", name != null ? name : model.toAbsolutePath().normalize().getFileName().toString());
-            base.put("method", "dense");
-            List<Map<String, Object>> rows = new ArrayList<>(r.rows(base));
+            base.put("model", modelName);
+            base.put("method", Models.method(model));
+            rows.addAll(r.rows(base));
+        }
+        if (out != null) {
             ResultsFile.write(out, ResultsFile.envelope(commandLine(), rows, null));
             System.out.println("wrote " + out);
         }
@@ -75,9 +82,9 @@ final class EvalCommand implements Callable<Integer> {
     }
 
     private String commandLine() {
-        return "caldera4j eval --model " + model + " --mode " + mode
+        return "caldera4j eval" + models.stream().map(p -> " --model " + p).reduce("", String::concat) + " --mode " + mode
                 + (sets != null ? " --sets " + String.join(",", sets) : "")
                 + (seqlens != null ? " --seqlen " + seqlens.stream().map(String::valueOf).reduce((a, b) -> a + "," + b).orElse("") : "")
-                + (name != null ? " --name " + name : "") + (out != null ? " --out " + out : "");
+                + (names != null ? " --name " + String.join(",", names) : "") + (out != null ? " --out " + out : "");
     }
 }

@@ -7,6 +7,18 @@ import java.nio.file.Path;
 public final class Models {
     private Models() {}
 
+    /** The compression method of a checkpoint for results rows: "dense" unless caldera4j.json says otherwise. */
+    public static String method(Path path) {
+        Path meta = path.resolve("caldera4j.json");
+        if (!Files.isRegularFile(meta)) return "dense";
+        try {
+            var o = com.google.gson.JsonParser.parseString(Files.readString(meta)).getAsJsonObject();
+            return o.has("method") ? o.get("method").getAsString() : "dense";
+        } catch (java.io.IOException | RuntimeException e) {
+            throw new IllegalArgumentException(meta + " is not readable JSON: " + e.getMessage(), e);
+        }
+    }
+
     public static Qwen2Model load(Path path) {
         if (Files.isRegularFile(path) && path.getFileName().toString().endsWith(".bin")) {
             return new Qwen2Model(Llama2c.load(path));
