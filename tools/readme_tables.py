@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+"""Regenerates the number tables of README.md from the committed results files, so that every number the
+README quotes comes from a results file (and from the command recorded in it). Tables sit between
+<!-- BEGIN name --> and <!-- END name --> markers; run `python3 tools/readme_tables.py` after new results."""
+import json, os, re, sys
+
+root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def load(name):
+    p = os.path.join(root, "results", name)
+    return json.load(open(p)) if os.path.exists(p) else None
+
+
+def parity():
+    d = load("parity-standin-small.json")
+    if d is None:
+        return "_not yet run_"
+    out = ["| metric | seqlen | Java | transformers (card) | difference |", "|---|---|---|---|---|"]
+    for r in d["rows"]:
+        m = r["metric"]
+        diff = f"{r['rel_diff'] * 100:+.3f} %" if m.startswith("ppl") else f"{r['rel_diff'] * 100:+.2f} points"
+        out.append(f"| {m} | {r.get('seqlen', '–')} | {r[m]:.4f} | {r['reference_value']:.4f} | {diff} |")
+    out.append(f"\n_git {d['git_commit'][:10]}, {d['machine']}_")
+    return "\n".join(out)
+
+
+def kernels():
+    d = load("kernels-h200.json")
+    if d is None:
+        return "_not yet run_"
+    rows = d["rows"]
+    def find(shape, tokens, variant, **kw):
+        for r in rows:
+            if r.get("shape") == shape and r.get("tokens") == tokens and r.get("variant") == variant and all(r.get(k) == v for k, v in kw.items()):
+                return r
+        return None
+    out = ["| shape (d_out × d_in) | tokens | fused µs | cuBLAS fp16 µs | fused vs cuBLAS | unfused µs | fused vs unfused | fused % of copy bw |",
+           "|---|---|---|---|---|---|---|---|"]
+    cfg = dict(group=128, rank=128, bl=4, br=4)
+    for shape in ["q/o", "k/v", "gate/up", "down"]:
+        for tokens in [1, 128]:
+            f = find(shape, tokens, "fused", **cfg)
+            c = find(shape, tokens, "fp16_cublas")
+            u = find(shape, tokens, "unfused", **cfg)
+            if not (f and c and u):
+                continue
+            out.append(f"| {shape} ({f['d_out']} × {f['d_in']}) | {tokens} | {f['us']:.1f} | {c['us']:.1f} | {c['us'] / f['us']:.2f}× | "
+                       f"{u['us']:.1f} | {u['us'] / f['us']:.1f}× | {f['pct_of_copy_bw']:.0f} % |")
+    copy = rows[0].get("copy_gbps")
+    out.append(f"\n_copy bandwidth {copy:.0f} GB/s (read + write); git {str(d['git_commit'])[:10]}; {d['machine']}_")
+    return "\n".join(out)
+
+
+def main():
+    path = os.path.join(root, "README.md")
+    text = open(path).read()
+    for name, fn in [("parity", parity), ("kernels", kernels)]:
+        pat = re.compile(r"(<!-- BEGIN %s -->\n)(?:.*?\n)?(<!-- END %s -->)" % (name, name), re.S)
+        if not pat.search(text):
+            sys.exit(f"README.md has no <!-- BEGIN {name} --> … <!-- END {name} --> block")
+        text = pat.sub(lambda m: m.group(1) + fn() + "\n" + m.group(2), text)
+    tmp = path + ".tmp"
+    open(tmp, "w").write(text)
+    os.replace(tmp, path)
+
+
+if __name__ == "__main__":
+    main()
