@@ -88,10 +88,20 @@ public final class HellaSwag {
         double[] logProbs = new double[4]; // (4) summed log-prob of each ending
         for (int i = 0; i < n; i++) {
             Task task = tasks.get(i);
+            // the four endings share the context's tokens (encode keeps them a prefix): run it once
+            Loglikelihood.Pair[] pairs = new Loglikelihood.Pair[4];
+            boolean shared = true;
             for (int e = 0; e < 4; e++) {
-                logProbs[e] = Loglikelihood.score(model,
-                        Loglikelihood.encode(tokenizer, task.context(), " " + task.endings().get(e)),
-                        maxLength).logProb();
+                pairs[e] = Loglikelihood.encode(tokenizer, task.context(), " " + task.endings().get(e));
+                shared &= java.util.Arrays.equals(pairs[e].context(), pairs[0].context());
+            }
+            if (shared) {
+                int[][] conts = new int[4][];
+                for (int e = 0; e < 4; e++) conts[e] = pairs[e].continuation();
+                Loglikelihood.Score[] s = Loglikelihood.scoreShared(model, pairs[0].context(), conts, maxLength);
+                for (int e = 0; e < 4; e++) logProbs[e] = s[e].logProb();
+            } else {
+                for (int e = 0; e < 4; e++) logProbs[e] = Loglikelihood.score(model, pairs[e], maxLength).logProb();
             }
             if (choose(logProbs) == task.gold()) {
                 correct++;
@@ -99,7 +109,7 @@ public final class HellaSwag {
             if (chooseNorm(logProbs, task.endings()) == task.gold()) {
                 correctNorm++;
             }
-            progress.accept(i + 1);
+            if (progress != null) progress.accept(i + 1);
         }
         return new Result(n, correct, correctNorm, (System.nanoTime() - start) * 1e-9);
     }

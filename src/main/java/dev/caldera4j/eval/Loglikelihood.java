@@ -103,6 +103,36 @@ public final class Loglikelihood {
         return new Score(logProb, greedy, cont.length);
     }
 
+    /**
+     * Scores continuations that share one context with {@link LanguageModel#continuationLogits} (the
+     * context runs once). Falls back to {@link #score} per pair when the longest input would exceed
+     * maxLength (left truncation differs per pair).
+     */
+    public static Score[] scoreShared(LanguageModel model, int[] context, int[][] continuations, int maxLength) {
+        int longest = 0;
+        for (int[] cont : continuations) longest = Math.max(longest, cont.length);
+        Score[] scores = new Score[continuations.length];
+        if (context.length + longest - 1 > maxLength) {
+            for (int i = 0; i < continuations.length; i++) scores[i] = score(model, new Pair(context, continuations[i]), maxLength);
+            return scores;
+        }
+        int vocab = model.vocabSize();
+        float[][] logits = model.continuationLogits(context, continuations);
+        for (int i = 0; i < continuations.length; i++) {
+            int[] cont = continuations[i];
+            LogProbs.checkShape(logits[i], cont.length, vocab);
+            double logProb = 0.0;
+            boolean greedy = true;
+            for (int j = 0; j < cont.length; j++) {
+                LogProbs.checkToken(cont[j], vocab, "continuation position " + j);
+                logProb += LogProbs.logProb(logits[i], j, vocab, cont[j]);
+                if (LogProbs.argmax(logits[i], j, vocab) != cont[j]) greedy = false;
+            }
+            scores[i] = new Score(logProb, greedy, cont.length);
+        }
+        return scores;
+    }
+
     private static String tail(String s) {
         return s.length() <= 40 ? s : "…" + s.substring(s.length() - 40);
     }

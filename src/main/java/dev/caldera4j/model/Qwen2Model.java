@@ -97,6 +97,27 @@ public final class Qwen2Model implements LanguageModel {
         return forward(tokens, cache, true);
     }
 
+    /** The context runs once into a KV cache; each continuation continues from it (lm_head only on scored rows). */
+    @Override
+    public float[][] continuationLogits(int[] context, int[][] continuations) {
+        int vocab = vocabSize(), longest = 0;
+        for (int[] cont : continuations) longest = Math.max(longest, cont.length);
+        KVCache cache = newCache(context.length + Math.max(longest - 1, 1));
+        float[] last = forward(context, cache, false); // (vocab): scores each continuation's first token
+        float[][] out = new float[continuations.length][];
+        for (int i = 0; i < continuations.length; i++) {
+            int[] cont = continuations[i];
+            out[i] = new float[cont.length * vocab];
+            System.arraycopy(last, 0, out[i], 0, vocab);
+            if (cont.length > 1) {
+                cache.truncate(context.length);
+                float[] rest = forward(java.util.Arrays.copyOf(cont, cont.length - 1), cache, true);
+                System.arraycopy(rest, 0, out[i], vocab, rest.length);
+            }
+        }
+        return out;
+    }
+
     /**
      * Runs {@code tokens} at positions cache.length … cache.length+T−1 and appends them to the cache.
      *
