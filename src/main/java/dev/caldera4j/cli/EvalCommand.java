@@ -5,6 +5,7 @@ import dev.caldera4j.eval.EvalReport;
 import dev.caldera4j.eval.EvalSet;
 import dev.caldera4j.eval.Evaluator;
 import dev.caldera4j.eval.ResultsFile;
+import dev.caldera4j.format.CompressedCheckpoint;
 import dev.caldera4j.model.Models;
 import dev.caldera4j.model.Qwen2Model;
 import dev.caldera4j.tokenizer.Tokenizer;
@@ -66,7 +67,8 @@ final class EvalCommand implements Callable<Integer> {
         if (out != null) {
             Map<String, Object> base = new LinkedHashMap<>();
             base.put("model", name != null ? name : model.toAbsolutePath().normalize().getFileName().toString());
-            base.put("method", "dense");
+            if (CompressedCheckpoint.isCompressed(model)) base.putAll(CompressedCheckpoint.rowFields(model));
+            else base.put("method", "dense");
             List<Map<String, Object>> rows = new ArrayList<>(r.rows(base));
             ResultsFile.write(out, ResultsFile.envelope(commandLine(), rows, null));
             System.out.println("wrote " + out);
