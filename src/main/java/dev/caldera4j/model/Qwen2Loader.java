@@ -89,12 +89,35 @@ public final class Qwen2Loader {
         return m;
     }
 
+    /** Rows decoded at a time by {@link #check}: ~4 MB of floats, whatever the tensor's size. */
+    private static final int CHECK_CHUNK_FLOATS = 1 << 20;
+
     /**
-     * Checks every tensor {@link #load} would read (present, shape as config.json implies, finite)
-     * one at a time, keeping nothing: validation of a model before a long run writes anything.
+     * Checks every tensor {@link #load} would read (present, shape as config.json implies, finite),
+     * streaming each through a small buffer: validation of a model of any size (72B's 5 GB
+     * embedding included) before a long run writes anything. Same messages as {@link #load}.
      */
     public static void check(Qwen2Config c, Checkpoint ck) {
-        for (var e : expectedTensors(c, ck).entrySet()) tensor(ck, e.getKey(), e.getValue());
+        for (var e : expectedTensors(c, ck).entrySet()) {
+            String name = e.getKey();
+            long[] shape = e.getValue();
+            if (!ck.has(name)) tensor(ck, name, shape); // throws the missing-tensor message
+            long[] actual = ck.info(name).shape();
+            if (!Arrays.equals(actual, shape)) tensor(ck, name, shape); // throws the shape message
+            long rows = shape[0], cols = shape.length > 1 ? shape[1] : 1;
+            int chunk = (int) Math.max(1, Math.min(rows, CHECK_CHUNK_FLOATS / cols));
+            float[] buf = new float[(int) (chunk * cols)];
+            for (long r0 = 0; r0 < rows; r0 += chunk) {
+                int k = (int) Math.min(chunk, rows - r0);
+                ck.floatRows(name, r0, k, buf, 0);
+                for (int i = 0; i < k * cols; i++) {
+                    if (!Float.isFinite(buf[i])) {
+                        throw new IllegalArgumentException(ck.dir() + ": tensor '" + name + "' holds a non-finite value ("
+                                + buf[i] + ") at flat index " + (r0 * cols + i) + " — the checkpoint is corrupt");
+                    }
+                }
+            }
+        }
     }
 
     static int bytesPerParam(String dtype) {
