@@ -2,7 +2,6 @@ package dev.caldera4j.format;
 
 import com.google.gson.Gson;
 import com.google.gson.GsonBuilder;
-import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
@@ -329,11 +328,5 @@ public final class CompressedCheckpoint {
             if (o.has("proxy_error")) m.put(e.getKey(), o.get("proxy_error").getAsDouble());
         }
         return m;
-    }
-
-    static JsonArray strings(List<String> l) {
-        JsonArray a = new JsonArray();
-        l.forEach(a::add);
-        return a;
     }
 }

@@ -73,6 +73,17 @@ class Phase1Test {
     }
 
     @Test
+    void prefixTokenizationKeepsTheTokensOfTheWholeText() {
+        String wiki = dev.caldera4j.eval.EvalData.wikitext2(TestData.sharedData("eval")).substring(0, 150_000);
+        var tok = Fixtures.tinyTokenizer();
+        int[] whole = tok.encode(wiki);
+        int keep = 3000;
+        int[] prefix = Phase1.prefixTokens(tok, wiki, keep + Phase1.PREFIX_MARGIN);
+        assertTrue(prefix.length >= keep + Phase1.PREFIX_MARGIN && prefix.length < whole.length, "a prefix was cut: " + prefix.length);
+        assertArrayEquals(java.util.Arrays.copyOf(whole, keep), java.util.Arrays.copyOf(prefix, keep));
+    }
+
+    @Test
     void gridIsTheIssuesGrid() {
         List<Phase1.Config> g = Phase1.grid();
         assertEquals(17, g.size());
