@@ -5,6 +5,7 @@ import dev.caldera4j.eval.EvalReport;
 import dev.caldera4j.eval.EvalSet;
 import dev.caldera4j.eval.Evaluator;
 import dev.caldera4j.eval.ResultsFile;
+import dev.caldera4j.format.CompressedCheckpoint;
 import dev.caldera4j.model.Models;
 import dev.caldera4j.model.Qwen2Model;
 import dev.caldera4j.tokenizer.Tokenizer;
@@ -71,7 +72,8 @@ final class EvalCommand implements Callable<Integer> {
             System.out.print(r.summary());
             Map<String, Object> base = new LinkedHashMap<>();
             base.put("model", modelName);
-            base.put("method", Models.method(model));
+            if (CompressedCheckpoint.isCompressed(model)) base.putAll(CompressedCheckpoint.rowFields(model));
+            else base.put("method", "dense");
             rows.addAll(r.rows(base));
         }
         if (out != null) {

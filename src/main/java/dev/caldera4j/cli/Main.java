@@ -6,7 +6,8 @@ import picocli.CommandLine.Command;
 /** The caldera4j command line: {@code java -jar lib/caldera4j.jar <command> …} (or tools/caldera4j). */
 @Command(name = "caldera4j", mixinStandardHelpOptions = true, version = "caldera4j 0.1.0",
         description = "Compress Qwen2 models into Q + L·R, evaluate them, and run them on the GPU.",
-        subcommands = {GenerateCommand.class, EvalCommand.class, ParityCommand.class, PlanCommand.class, ConvertLlama2cCommand.class})
+        subcommands = {GenerateCommand.class, EvalCommand.class, ParityCommand.class, PlanCommand.class,
+                ConvertLlama2cCommand.class, CompressCommand.class, Phase1Command.class})
 public final class Main implements Runnable {
 
     public static void main(String[] args) {

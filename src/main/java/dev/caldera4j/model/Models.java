@@ -1,29 +1,25 @@
 package dev.caldera4j.model;
 
+import dev.caldera4j.format.CompressedCheckpoint;
+
 import java.nio.file.Files;
 import java.nio.file.Path;
 
-/** Opens whatever the user points at: an HF checkpoint directory or a llama2.c .bin file. */
+/**
+ * Opens whatever the user points at: a compressed checkpoint (format v1, caldera4j.json present), an HF
+ * checkpoint directory or a llama2.c .bin file.
+ */
 public final class Models {
     private Models() {}
-
-    /** The compression method of a checkpoint for results rows: "dense" unless caldera4j.json says otherwise. */
-    public static String method(Path path) {
-        Path meta = path.resolve("caldera4j.json");
-        if (!Files.isRegularFile(meta)) return "dense";
-        try {
-            var o = com.google.gson.JsonParser.parseString(Files.readString(meta)).getAsJsonObject();
-            return o.has("method") ? o.get("method").getAsString() : "dense";
-        } catch (java.io.IOException | RuntimeException e) {
-            throw new IllegalArgumentException(meta + " is not readable JSON: " + e.getMessage(), e);
-        }
-    }
 
     public static Qwen2Model load(Path path) {
         if (Files.isRegularFile(path) && path.getFileName().toString().endsWith(".bin")) {
             return new Qwen2Model(Llama2c.load(path));
         }
         if (Files.isDirectory(path)) {
+            if (CompressedCheckpoint.isCompressed(path)) {
+                return new Qwen2Model(CompressedCheckpoint.load(path));
+            }
             if (Files.isRegularFile(path.resolve("config.json"))) return new Qwen2Model(Qwen2Loader.load(path));
             try (var s = Files.list(path)) {
                 Path bin = s.filter(p -> p.getFileName().toString().endsWith(".bin")

@@ -25,8 +25,12 @@ public final class Qwen2Model implements LanguageModel {
     private final float[] invFreq; // (headDim/2): θ^(−2i/headDim), float32 as transformers computes it
 
     public Qwen2Model(Qwen2Weights weights) {
+        this(weights, weights.config());
+    }
+
+    private Qwen2Model(Qwen2Weights weights, Qwen2Config c) {
         this.weights = weights;
-        this.c = weights.config();
+        this.c = c;
         int half = c.headDim() / 2;
         invFreq = new float[half];
         for (int i = 0; i < half; i++) {
@@ -35,6 +39,16 @@ public final class Qwen2Model implements LanguageModel {
         }
     }
 
+    /**
+     * A model without weights that runs blocks handed to it: only {@link #block(Qwen2Weights.Block, int,
+     * float[], int, KVCache, LinearInputHook)}, {@link #newCache} and {@link #newBlockCache} work.
+     * Layer-by-layer calibration uses it so that a 72B model never has to be in memory whole.
+     */
+    public static Qwen2Model blockRunner(Qwen2Config c) {
+        return new Qwen2Model(null, c);
+    }
+
+    /** The weights, or null for a {@link #blockRunner}. */
     public Qwen2Weights weights() { return weights; }
 
     public Qwen2Config config() { return c; }
@@ -61,11 +75,11 @@ public final class Qwen2Model implements LanguageModel {
         final int capacity;
         int length;           // tokens already in the cache
 
-        KVCache(Qwen2Config c, int capacity) {
+        KVCache(Qwen2Config c, int layers, int capacity) {
             this.capacity = capacity;
-            k = new float[c.numLayers()][c.numKvHeads()][(long) capacity * c.headDim() > Integer.MAX_VALUE
+            k = new float[layers][c.numKvHeads()][(long) capacity * c.headDim() > Integer.MAX_VALUE
                     ? fail(capacity) : capacity * c.headDim()];
-            v = new float[c.numLayers()][c.numKvHeads()][capacity * c.headDim()];
+            v = new float[layers][c.numKvHeads()][capacity * c.headDim()];
         }
 
         private static int fail(int capacity) {
@@ -88,7 +102,17 @@ public final class Qwen2Model implements LanguageModel {
 
     public KVCache newCache(int capacity) {
         if (capacity <= 0) throw new IllegalArgumentException("KV cache capacity must be positive, got " + capacity);
-        return new KVCache(c, capacity);
+        return new KVCache(c, c.numLayers(), capacity);
+    }
+
+    /**
+     * A cache with room for ONE layer, which serves whichever block is run with it: for running
+     * blocks one at a time on independent sequences (calibration), where the whole-model cache
+     * would cost numLayers times more (1.3 GB at 72B and 2048 positions instead of 16 MB).
+     */
+    public KVCache newBlockCache(int capacity) {
+        if (capacity <= 0) throw new IllegalArgumentException("KV cache capacity must be positive, got " + capacity);
+        return new KVCache(c, 1, capacity);
     }
 
     @Override
@@ -180,7 +204,15 @@ public final class Qwen2Model implements LanguageModel {
      * values into the cache (the caller advances cache.length after the last block).
      */
     public void block(int layer, float[] x, int T, KVCache cache, LinearInputHook hook) {
-        Qwen2Weights.Block b = weights.layers()[layer];
+        block(weights.layers()[layer], layer, x, T, cache, hook);
+    }
+
+    /**
+     * {@link #block(int, float[], int, KVCache, LinearInputHook)} with the block's weights given
+     * explicitly (layer labels the hook calls and picks the cache slot; a {@link #newBlockCache}
+     * has one slot for every layer).
+     */
+    public void block(Qwen2Weights.Block b, int layer, float[] x, int T, KVCache cache, LinearInputHook hook) {
         int h = c.hiddenSize(), qDim = c.qDim(), kvDim = c.kvDim(), hd = c.headDim();
         int pos0 = cache.length;
         float eps = (float) c.rmsNormEps();
@@ -197,7 +229,8 @@ public final class Qwen2Model implements LanguageModel {
         b.v().forward(xn, T, V);
         rope(Q, T, c.numHeads(), pos0);
         rope(K, T, c.numKvHeads(), pos0);
-        float[][] kc = cache.k[layer], vc = cache.v[layer];
+        int slot = cache.k.length == 1 ? 0 : layer;
+        float[][] kc = cache.k[slot], vc = cache.v[slot];
         for (int t = 0; t < T; t++) {
             for (int g = 0; g < c.numKvHeads(); g++) {
                 System.arraycopy(K, t * kvDim + g * hd, kc[g], (pos0 + t) * hd, hd);

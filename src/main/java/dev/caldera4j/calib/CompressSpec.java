@@ -1,0 +1,98 @@
+package dev.caldera4j.calib;
+
+import com.google.gson.JsonObject;
+import dev.caldera4j.model.Qwen2Config;
+import dev.caldera4j.quant.CompressedLinear;
+import dev.caldera4j.quant.Gptq;
+import dev.caldera4j.quant.QuantConfig;
+import dev.caldera4j.quant.Rtn;
+
+import java.util.List;
+import java.util.Map;
+
+/**
+ * What a compression run does to every linear layer: the method and its settings. The one place
+ * that maps a method name to a {@link LayerCompressor}; a new method is one more case in
+ * {@link #compressor()} (and its settings in {@link #toJson()}).
+ *
+ * @param method          "rtn", "gptq" (or "caldera", not wired yet)
+ * @param quant           the grid of Q: bits, group (−1 = per channel), symmetric, act-order, GPTQ damping
+ * @param trueSequential  within a block, take each group's Hessian after the previous groups were
+ *                        compressed ([q,k,v] → [o] → [gate,up] → [down]); false: all four Hessians
+ *                        from the dense block in one pass (GPTQ's two modes)
+ */
+public record CompressSpec(String method, QuantConfig quant, boolean trueSequential) {
+
+    public static final List<String> METHODS = List.of("rtn", "gptq", "caldera");
+
+    public CompressSpec {
+        if (!METHODS.contains(method))
+            throw new IllegalArgumentException("method '" + method + "' is unknown: use one of " + METHODS);
+    }
+
+    public static CompressSpec rtn(QuantConfig q) {
+        return new CompressSpec("rtn", q, false);
+    }
+
+    public static CompressSpec gptq(QuantConfig q) {
+        return new CompressSpec("gptq", q, false);
+    }
+
+    /** True when the method needs calibration Hessians (RTN uses them only to report proxy errors). */
+    public boolean needsHessian() {
+        return !method.equals("rtn");
+    }
+
+    /** The layer compressor of this method and settings. */
+    public LayerCompressor compressor() {
+        return switch (method) {
+            case "rtn" -> this::rtnLayer;
+            case "gptq" -> this::gptqLayer;
+            // The CALDERA helper's Caldera.decompose(W, dOut, dIn, H, CalderaConfig, name) slots in here, with a
+            // CalderaConfig component added to this record and its settings to toJson().
+            case "caldera" -> throw new IllegalArgumentException("method caldera is not wired into the compressor yet"
+                    + " (CompressSpec.compressor): use rtn or gptq");
+            default -> throw new AssertionError(method);
+        };
+    }
+
+    private LayerCompressor.Result rtnLayer(String name, float[] W, int dOut, int dIn, double[] H, float[] bias) {
+        CompressedLinear cl = new CompressedLinear(Rtn.quantize(W, dOut, dIn, quant), null, null, bias);
+        return LayerCompressor.Result.of(cl, W, H, false, Map.of(), List.of());
+    }
+
+    private LayerCompressor.Result gptqLayer(String name, float[] W, int dOut, int dIn, double[] H, float[] bias) {
+        if (H == null) throw new IllegalArgumentException("GPTQ " + name + " needs calibration data (a Hessian); none was given");
+        Gptq.Result r = Gptq.quantize(W, dOut, dIn, H, quant, name);
+        return new LayerCompressor.Result(new CompressedLinear(r.Q(), null, null, bias), r.proxyError(), quant.actOrder(),
+                Map.of("percdamp", r.percdamp(), "damp_escalations", r.dampEscalations()), r.log());
+    }
+
+    /**
+     * Checks every linear shape of the model against the grid (group divides d_in, 3-bit d_in a
+     * multiple of 32) before anything runs, so a bad setting fails at once, not at layer 40.
+     */
+    public void checkShapes(Qwen2Config c) {
+        int h = c.hiddenSize(), q = c.qDim(), im = c.intermediateSize();
+        quant.groupFor(h, "q/k/v/gate/up_proj (d_in = hidden_size " + h + ")");
+        quant.groupFor(q, "o_proj (d_in = heads·head_dim " + q + ")");
+        quant.groupFor(im, "down_proj (d_in = intermediate_size " + im + ")");
+    }
+
+    /** The settings as written to caldera4j.json and compared when a run resumes. */
+    public JsonObject toJson() {
+        JsonObject o = new JsonObject();
+        o.addProperty("method", method);
+        o.addProperty("bq", quant.bits());
+        o.addProperty("group", quant.perChannel() ? -1 : quant.group());
+        o.addProperty("symmetric", quant.symmetric());
+        o.addProperty("act_order", method.equals("rtn") ? false : quant.actOrder());
+        if (!method.equals("rtn")) {
+            o.addProperty("percdamp", quant.percdamp());
+            o.addProperty("blocksize", quant.blocksize());
+            o.addProperty("max_damp_escalations", quant.maxDampEscalations());
+        }
+        o.addProperty("true_sequential", trueSequential);
+        return o;
+    }
+}
