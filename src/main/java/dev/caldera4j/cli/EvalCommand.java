@@ -65,7 +65,19 @@ final class EvalCommand implements Callable<Integer> {
             Qwen2Model lm = Models.load(model);
             Tokenizer tok = Tokenizers.load(Files.isDirectory(model) ? model : model.toAbsolutePath().getParent());
             Evaluator.Inputs in = Evaluator.load(tok, data, which);
-            EvalReport r = Evaluator.run(lm, tok, in, m, seqlens == null ? List.of() : seqlens, true);
+            List<Integer> wanted = seqlens == null || seqlens.isEmpty() ? m.seqlens : seqlens;
+            int maxPos = lm.config().maxPositionEmbeddings();
+            List<Integer> usable = wanted.stream().filter(sl -> sl <= maxPos).toList();
+            if (usable.size() < wanted.size()) {
+                // a window longer than the trained context measures RoPE extrapolation, not the model
+                System.out.println("note: " + model + " was trained for " + maxPos + " positions: seqlen "
+                        + wanted.stream().filter(sl -> sl > maxPos).toList() + " skipped");
+            }
+            if (usable.isEmpty()) {
+                throw new IllegalArgumentException("every requested seqlen " + wanted + " exceeds " + model
+                        + "'s max_position_embeddings " + maxPos + ": pass --seqlen ≤ " + maxPos);
+            }
+            EvalReport r = Evaluator.run(lm, tok, in, m, usable, true);
             String modelName = names != null && i < names.size() ? names.get(i)
                     : model.toAbsolutePath().normalize().getFileName().toString();
             System.out.println("== " + modelName);
