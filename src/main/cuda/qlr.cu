@@ -140,6 +140,10 @@ __device__ __forceinline__ uint32_t smem_u32(const void* p) {
 __device__ __forceinline__ void cp_async16(void* dst, const void* src, int src_bytes) {
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"(smem_u32(dst)), "l"(src), "r"(src_bytes));
 }
+// 4-byte global → shared copy (cached in L1); src_bytes = 0 writes zeros.
+__device__ __forceinline__ void cp_async4(void* dst, const void* src, int src_bytes) {
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" :: "r"(smem_u32(dst)), "l"(src), "r"(src_bytes));
+}
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 template <int N> __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" :: "n"(N)); }
 
@@ -890,6 +894,286 @@ DECODE5_KERNEL(qlr_decode5, false, D5_P)
 DECODE5_KERNEL(qlr_decode5_fold, true, D5_P)
 DECODE5_KERNEL(qlr_decode5_fold_p8, true, 8)
 
+// ------------------------------------------------------------------ fused decode, v6 (one launch, no waits in the stream)
+
+// Version 6 (qlr_decode6_*). v5 (measured: 46 µs on gate/up vs 43 µs for v3m; Q alone 39 µs;
+// ncu 166 instructions per tile of which 108 in the tile loop, issue 51 %, DRAM 34 %, and 1 block
+// per SM faster than 2) stopped every warp at each row-tile boundary (fence, atomic, maybe the
+// final sum with its L·t slice: several µs of dependent global round trips per warp with 28
+// tiles). v6 keeps the streaming warps streaming:
+// * warps 0..14 of a block stream their tile range; at a row-tile boundary lane 0 gathers the 16
+//   partial sums, stores them and adds the segment's tile count to cnt[mt] with red.release (no
+//   fence, no waiting for the result);
+// * warp 15 (the LR warp) of logical block b computes rows j ≡ b of t = R·x, then L·t for the row
+//   tiles [b·MT/nB, (b+1)·MT/nB) once t is complete (into shared memory), then, for each of those
+//   row tiles in turn, waits (ld.acquire) until cnt[mt] = KT, adds the partials in range order and
+//   L·t, writes y and zeroes cnt[mt]: deterministic, and the only waiting warp is off the stream;
+// * each lane copies its own 16 code bytes and its own 8-byte (s, −z·s) pair into its ring slot:
+//   no lane reads another's copy, so no __syncwarp per tile.
+#define D6_STREAM 15   // streaming warps per block (+ 1 LR warp = 512 threads)
+#define D6_LRMAX 16    // row tiles per block whose L·t is precomputed in shared memory (more: computed when finalising)
+
+// Shared memory of qlr_decode6 (dynamic), computed the same way on the host: x_s (KT·128 fp16) |
+// xm_s (KT float4) | t_s (rank fp32, padded to 16 bytes) | lr_s (D6_LRMAX·16 fp32) | ring
+// (D6_STREAM·P slots of 768 bytes: 32 × 16 code bytes, 32 × 8 scale bytes).
+__host__ __device__ __forceinline__ int d6_ring_offset(int KT, int rank) { return KT * 272 + (rank * 4 + 15) / 16 * 16 + D6_LRMAX * 64; }
+__host__ __device__ __forceinline__ int d6_smem(int KT, int rank, int P) { return d6_ring_offset(KT, rank) + D6_STREAM * P * 768; }
+
+__device__ __forceinline__ void red_release_add(unsigned* p, unsigned v) {
+    asm volatile("red.release.gpu.global.add.u32 [%0], %1;\n" :: "l"(p), "r"(v) : "memory");
+}
+__device__ __forceinline__ unsigned ld_acquire(const unsigned* p) {
+    unsigned v;
+    asm volatile("ld.acquire.gpu.global.u32 %0, [%1];\n" : "=r"(v) : "l"(p) : "memory");
+    return v;
+}
+__device__ __forceinline__ void cp_async8(void* dst, const void* src) {
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 8;\n" :: "r"(smem_u32(dst)), "l"(src));
+}
+
+template <bool FOLD, int P>
+__device__ __forceinline__ void qlr_decode6_impl(
+    __half* __restrict__ y,              // (d_out) out
+    const __half* __restrict__ x,        // (d_in)
+    const uint4* __restrict__ qt,        // (MT, KT, 32) codes, tile layout
+    const uint2* __restrict__ sz,        // (MT, KT, GT, 8) (s, −z·s) of rows g, g+8
+    const void* __restrict__ Lw,         // (d_out, rank) fp16 or (d_out, rank/8) int32
+    const __half2* __restrict__ Lsz,     // (d_out, rank/gL)
+    const void* __restrict__ Rw,         // (rank, d_in) fp16 or (rank, d_in/8) int32
+    const __half2* __restrict__ Rsz,     // (rank, d_in/gR)
+    float* __restrict__ tvec,            // (rank) t = R·x, written here
+    float* __restrict__ part,            // (MT, cmax, 16) partial row sums of segments
+    unsigned* __restrict__ cnt,          // (MT) tiles finished per row tile, zero between launches
+    unsigned* __restrict__ sync,         // [ticket, rows of t ready, blocks done], zero between launches
+    int d_out, int d_in, int MT, int KT, int GT, int rank, int bl, int gL, int br, int gR, int cmax) {
+    extern __shared__ __align__(16) unsigned char dsm[];
+    __shared__ unsigned s_lb;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
+    __half* x_s = reinterpret_cast<__half*>(dsm);
+    float4* xm_s = reinterpret_cast<float4*>(dsm + KT * 256);
+    float* t_s = reinterpret_cast<float*>(dsm + KT * 272);
+    float* lr_s = reinterpret_cast<float*>(dsm + KT * 272 + (rank * 4 + 15) / 16 * 16);
+    constexpr int SB = 768;  // ring slot: 32 × 16 code bytes | 32 × 8 scale bytes
+    unsigned char* ring = dsm + d6_ring_offset(KT, rank) + warp * P * SB;
+
+    if (threadIdx.x == 0) s_lb = atomicAdd(&sync[0], 1u);
+    stage_bytes(dsm, reinterpret_cast<const unsigned char*>(x), d_in * 2, KT * 256);
+    cp_async_commit();
+    __syncthreads();
+    const int lb = (int)s_lb, nB = gridDim.x;
+    const long long N = (long long)MT * KT, W = (long long)nB * D6_STREAM;
+    const bool streamer = warp < D6_STREAM;
+    const long long w = (long long)lb * D6_STREAM + warp;
+    int tau = streamer ? d5_begin(w, N, W) : 0;
+    const int tau_end = streamer ? d5_begin(w + 1, N, W) : 0;
+
+    const uint4* qsrc = qt + (size_t)tau * 32 + lane;
+    const uint2* ssrc = sz + ((size_t)tau * GT + ((t * GT) >> 2)) * 8 + g;
+#pragma unroll
+    for (int s = 0; s < P; s++) {
+        if (tau + s < tau_end) {
+            cp_async16(ring + s * SB + lane * 16, qsrc, 16);
+            cp_async8(ring + s * SB + 512 + lane * 8, ssrc);
+        }
+        qsrc += 32;
+        ssrc += GT * 8;
+        cp_async_commit();
+    }
+    cp_async_wait<P>();  // x has landed (this thread's part)
+    __syncthreads();
+    if (FOLD) {  // per k tile: Σx and the magic sums of rows g (M0) and g+8 (M1)
+        for (int kt = warp; kt < KT; kt += 16) {
+            const uint2 v = *reinterpret_cast<const uint2*>(x_s + kt * 128 + 4 * lane);
+            const float2 f0 = __half22float2(as_h2(v.x)), f1 = __half22float2(as_h2(v.y));
+            const int kk = (4 * lane) & 31;
+            float a = (f0.x + f0.y) + (f1.x + f1.y);
+            float m0 = magic_sum_weight(kk, 0) * (f0.x + f0.y) + magic_sum_weight(kk + 2, 0) * (f1.x + f1.y);
+            float m1 = magic_sum_weight(kk, 1) * (f0.x + f0.y) + magic_sum_weight(kk + 2, 1) * (f1.x + f1.y);
+            a = warp_sum(a);
+            m0 = warp_sum(m0);
+            m1 = warp_sum(m1);
+            if (lane == 0) xm_s[kt] = make_float4(a, m0, m1, 0.f);
+        }
+    }
+    __syncthreads();
+
+    if (streamer) {
+        int s_rd = 0;
+        int mt = tau_end > tau ? tau / KT : 0, kt = tau_end > tau ? tau % KT : 0;
+        while (tau < tau_end) {
+            const int seg_end = min(tau_end, (mt + 1) * KT), kt0 = kt;
+            float acc0 = 0.f, acc1 = 0.f;
+            float c4[4] = {0.f, 0.f, 0.f, 0.f};
+            for (; tau < seg_end; tau++, kt++) {
+                cp_async_wait<P - 1>();
+                const unsigned char* st = ring + s_rd * SB;
+                const uint4 code = *reinterpret_cast<const uint4*>(st + lane * 16);
+                const uint2 sc = *reinterpret_cast<const uint2*>(st + 512 + lane * 8);
+                const uint4* xp = reinterpret_cast<const uint4*>(x_s + kt * 128 + 32 * t);
+                uint32_t a[4];
+                if (FOLD) {
+                    const float4 xm = xm_s[kt];
+                    float c[4] = {-xm.y, -xm.y, -xm.z, -xm.z};
+#define D6_STEP(J)                                                                                         \
+    {                                                                                                      \
+        dequant_magic_raw<J>(a, code);                                                                     \
+        const uint4 xb = xp[J >> 1];                                                                       \
+        mma16816(c, a, (J & 1) ? xb.z : xb.x, (J & 1) ? xb.w : xb.y);                                      \
+    }
+                    D6_STEP(0) D6_STEP(1) D6_STEP(2) D6_STEP(3) D6_STEP(4) D6_STEP(5) D6_STEP(6) D6_STEP(7)
+#undef D6_STEP
+                    const float2 p0 = __half22float2(as_h2(sc.x)), p1 = __half22float2(as_h2(sc.y));
+                    acc0 = fmaf(p0.x, c[0], fmaf(p0.y, xm.x, acc0));
+                    acc1 = fmaf(p1.x, c[2], fmaf(p1.y, xm.x, acc1));
+                } else {
+                    const __half2 pr0 = as_h2(sc.x), pr1 = as_h2(sc.y);
+#define D6_STEP_S(J)                                                                                       \
+    {                                                                                                      \
+        dequant_q_magic<J>(a, code);                                                                       \
+        _Pragma("unroll") for (int r = 0; r < 4; r++) {                                                    \
+            const __half2 pr = (r & 1) ? pr1 : pr0;                                                        \
+            a[r] = as_u32(__hfma2(as_h2(a[r]), __low2half2(pr), __high2half2(pr)));                         \
+        }                                                                                                  \
+        const uint4 xb = xp[J >> 1];                                                                       \
+        mma16816(c4, a, (J & 1) ? xb.z : xb.x, (J & 1) ? xb.w : xb.y);                                     \
+    }
+                    D6_STEP_S(0) D6_STEP_S(1) D6_STEP_S(2) D6_STEP_S(3) D6_STEP_S(4) D6_STEP_S(5) D6_STEP_S(6) D6_STEP_S(7)
+#undef D6_STEP_S
+                }
+                if (tau + P < tau_end) {
+                    cp_async16(ring + s_rd * SB + lane * 16, qsrc, 16);
+                    cp_async8(ring + s_rd * SB + 512 + lane * 8, ssrc);
+                }
+                qsrc += 32;
+                ssrc += GT * 8;
+                cp_async_commit();
+                s_rd = s_rd + 1 == P ? 0 : s_rd + 1;
+            }
+            if (!FOLD) {
+                acc0 = c4[0];
+                acc1 = c4[2];
+            }
+            // publish the segment: lane 0 gathers rows 0..15 (row r < 8 from lane 4r's acc0, else acc1)
+            float v[16];
+#pragma unroll
+            for (int r = 0; r < 8; r++) {
+                v[r] = __shfl_sync(0xffffffffu, acc0, 4 * r);
+                v[r + 8] = __shfl_sync(0xffffffffu, acc1, 4 * r);
+            }
+            if (lane == 0) {
+                const int w0 = d5_warp_of((long long)mt * KT, N, W);
+                float4* dst = reinterpret_cast<float4*>(part + ((size_t)mt * cmax + (w - w0)) * 16);
+#pragma unroll
+                for (int q = 0; q < 4; q++) dst[q] = make_float4(v[4 * q], v[4 * q + 1], v[4 * q + 2], v[4 * q + 3]);
+                red_release_add(&cnt[mt], (unsigned)(kt - kt0));
+            }
+            mt++;
+            kt = 0;
+        }
+    } else {
+        // ---- the LR warp: t = R·x (rows j ≡ lb), L·t of this block's row tiles, then their final sums
+        const int m_lo = (int)((long long)lb * MT / nB), m_hi = (int)((long long)(lb + 1) * MT / nB);
+        const int r = lane & 15, h = lane >> 4, nch = rank / 8;
+        if (rank > 0) {
+            int done = 0;
+            for (int j = lb; j < rank; j += nB) {
+                float s = 0.f;
+                if (br == 16) {
+                    const uint4* row = reinterpret_cast<const uint4*>(static_cast<const __half*>(Rw) + (size_t)j * d_in);
+                    for (int c = lane; c < d_in / 8; c += 32) s += dot8_f16(__ldg(row + c), *reinterpret_cast<const uint4*>(x_s + 8 * c));
+                } else {
+                    const uint32_t* row = static_cast<const uint32_t*>(Rw) + (size_t)j * (d_in / 8);
+                    const __half2* rs = Rsz + (size_t)j * (d_in / gR);
+                    for (int c = lane; c < d_in / 8; c += 32)
+                        s += dot8_q4(__ldg(row + c), __ldg(rs + (8 * c) / gR), *reinterpret_cast<const uint4*>(x_s + 8 * c));
+                }
+                s = warp_sum(s);
+                if (lane == 0) tvec[j] = s;
+                done++;
+            }
+            if (lane == 0) {
+                if (done > 0) red_release_add(&sync[1], (unsigned)done);
+                while (ld_acquire(&sync[1]) < (unsigned)rank) __nanosleep(128);
+            }
+            __syncwarp();
+            for (int j = lane; j < rank; j += 32) t_s[j] = __ldcg(tvec + j);
+            __syncwarp();
+        }
+        auto lt_row = [&](int mt) -> float {  // L·t of row mt·16 + r over chunks c ≡ h (mod 2), summed over both halves
+            float lr = 0.f;
+            const int o = mt * 16 + r;
+            if (rank > 0 && o < d_out) {
+                for (int c = h; c < nch; c += 2) {
+                    if (bl == 16) {
+                        const uint4 lw = __ldg(reinterpret_cast<const uint4*>(static_cast<const __half*>(Lw) + (size_t)o * rank + 8 * c));
+                        const uint32_t lv[4] = {lw.x, lw.y, lw.z, lw.w};
+#pragma unroll
+                        for (int e = 0; e < 4; e++) {
+                            const float2 f = __half22float2(as_h2(lv[e]));
+                            lr = fmaf(f.x, t_s[8 * c + 2 * e], lr);
+                            lr = fmaf(f.y, t_s[8 * c + 2 * e + 1], lr);
+                        }
+                    } else {
+                        const uint32_t lw = __ldg(static_cast<const uint32_t*>(Lw) + (size_t)o * nch + c);
+                        const float2 f = __half22float2(__ldg(Lsz + (size_t)o * (rank / gL) + (8 * c) / gL));
+                        float p = 0.f;
+#pragma unroll
+                        for (int e = 0; e < 8; e++) p = fmaf((float)((lw >> (4 * e)) & 15u) - f.y, t_s[8 * c + e], p);
+                        lr = fmaf(p, f.x, lr);
+                    }
+                }
+            }
+            return lr + __shfl_xor_sync(0xffffffffu, lr, 16);
+        };
+        for (int mt = m_lo; mt < m_hi && mt - m_lo < D6_LRMAX; mt++) {
+            const float lr = lt_row(mt);
+            if (h == 0) lr_s[(mt - m_lo) * 16 + r] = lr;
+        }
+        __syncwarp();
+        for (int mt = m_lo; mt < m_hi; mt++) {
+            const float lr = mt - m_lo < D6_LRMAX ? lr_s[(mt - m_lo) * 16 + r] : lt_row(mt);
+            if (lane == 0)
+                while (ld_acquire(&cnt[mt]) < (unsigned)KT) __nanosleep(64);
+            __syncwarp();
+            float s = 0.f;
+            const int w0 = d5_warp_of((long long)mt * KT, N, W);
+            for (long long tt = (long long)mt * KT; tt < (long long)(mt + 1) * KT;) {
+                const int wi = d5_warp_of(tt, N, W);
+                s += __ldcg(part + ((size_t)mt * cmax + (wi - w0)) * 16 + r);
+                tt = d5_begin(wi + 1, N, W);
+            }
+            const int o = mt * 16 + r;
+            if (lane < 16 && o < d_out) y[o] = __float2half_rn(s + lr);
+            __syncwarp();
+            if (lane == 0) cnt[mt] = 0u;
+        }
+    }
+
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        __threadfence();
+        const unsigned d = atomicAdd(&sync[2], 1u);
+        if (d == gridDim.x - 1) {  // every block is done with the counters: reset them for the next launch
+            sync[0] = 0u;
+            sync[1] = 0u;
+            sync[2] = 0u;
+            __threadfence();
+        }
+    }
+}
+
+#define DECODE6_KERNEL(NAME, FOLD, P)                                                                         \
+    extern "C" __global__ void __launch_bounds__(512, 2) NAME(                                                \
+        __half* y, const __half* x, const uint4* qt, const uint2* sz, const void* Lw, const __half2* Lsz,     \
+        const void* Rw, const __half2* Rsz, float* tvec, float* part, unsigned* cnt, unsigned* sync,          \
+        int d_out, int d_in, int MT, int KT, int GT, int rank, int bl, int gL, int br, int gR, int cmax) {    \
+        qlr_decode6_impl<FOLD, P>(y, x, qt, sz, Lw, Lsz, Rw, Rsz, tvec, part, cnt, sync, d_out, d_in, MT, KT, GT, \
+                                  rank, bl, gL, br, gR, cmax);                                                \
+    }
+DECODE6_KERNEL(qlr_decode6, false, 4)
+DECODE6_KERNEL(qlr_decode6_fold, true, 4)
+DECODE6_KERNEL(qlr_decode6_fold_p8, true, 8)
+
 // ------------------------------------------------------------------ fused prefill
 
 #define PF_BN 64                               // tokens per block
@@ -1069,6 +1353,73 @@ extern "C" __global__ void __launch_bounds__(256, 2) qlr_prefill(
     }
 }
 
+// ------------------------------------------------------------------ X·Rᵀ for the prefill's low-rank term
+
+// A pair of R (rows j, inputs k, k+1; k even) as fp16: fp16 R directly, or 4-bit (q − z)·s rounded
+// once from fp32 (as dequant_f4_f16); zero outside (j ≥ rank or k ≥ d_in).
+__device__ __forceinline__ uint32_t r_pair(const void* __restrict__ Rw, const __half2* __restrict__ Rsz, int br, int gR,
+                                           int rank, int d_in, int j, int k) {
+    if (j >= rank || k >= d_in) return 0u;
+    if (br == 16) return __ldg(reinterpret_cast<const uint32_t*>(static_cast<const __half*>(Rw) + (size_t)j * d_in + k));
+    const uint32_t w = __ldg(static_cast<const uint32_t*>(Rw) + (size_t)j * (d_in / 8) + k / 8);
+    const float2 f = __half22float2(__ldg(Rsz + (size_t)j * (d_in / gR) + k / gR));
+    const int e = k & 7;
+    return as_u32(__floats2half2_rn(((float)((w >> (4 * e)) & 15u) - f.y) * f.x, ((float)((w >> (4 * e + 4)) & 15u) - f.y) * f.x));
+}
+
+// ws[z][n][j] = Σ_{k in split z} X[n][k]·R[j][k] in fp32 (reduce_splitk then writes Tm = X·Rᵀ in fp16).
+// Grid (ceil(rank/64), ceil(T/64), S), 128 threads: warp (wj, wn) = 32 ranks × 32 tokens, mma.sync
+// with A = R (dequantised in registers from global memory) and B = X, k steps of 16 over the
+// split's inputs. It replaces dequantising R to fp16 plus gemm_f16: one launch fewer, and R's
+// fp16 copy is never written.
+extern "C" __global__ void __launch_bounds__(128) lr_xr_partial(
+    float* __restrict__ ws,              // (S, T, rank) out
+    const __half* __restrict__ X,        // (T, d_in)
+    const void* __restrict__ Rw,         // (rank, d_in) fp16 or (rank, d_in/8) int32
+    const __half2* __restrict__ Rsz,     // (rank, d_in/gR)
+    int T, int d_in, int rank, int br, int gR, int S) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
+    const int j0 = blockIdx.x * 64 + (warp & 1) * 32, n0 = blockIdx.y * 64 + (warp >> 1) * 32, z = blockIdx.z;
+    const int per = ((d_in + S - 1) / S + 15) / 16 * 16, kb = z * per, ke = min(d_in, kb + per);
+    float acc[2][4][4];
+#pragma unroll
+    for (int i = 0; i < 2; i++)
+#pragma unroll
+        for (int c = 0; c < 4; c++) acc[i][c][0] = acc[i][c][1] = acc[i][c][2] = acc[i][c][3] = 0.f;
+#pragma unroll 2
+    for (int k = kb; k < ke; k += 16) {
+        uint32_t a[2][4], b[4][2];
+#pragma unroll
+        for (int i = 0; i < 2; i++) {
+            const int j = j0 + 16 * i + g;
+            a[i][0] = r_pair(Rw, Rsz, br, gR, rank, d_in, j, k + 2 * t);
+            a[i][1] = r_pair(Rw, Rsz, br, gR, rank, d_in, j + 8, k + 2 * t);
+            a[i][2] = r_pair(Rw, Rsz, br, gR, rank, d_in, j, k + 2 * t + 8);
+            a[i][3] = r_pair(Rw, Rsz, br, gR, rank, d_in, j + 8, k + 2 * t + 8);
+        }
+#pragma unroll
+        for (int c = 0; c < 4; c++) {
+            const int n = n0 + 8 * c + g;
+            const bool ok = n < T;
+            b[c][0] = ok && k + 2 * t < d_in ? __ldg(reinterpret_cast<const uint32_t*>(X + (size_t)n * d_in + k + 2 * t)) : 0u;
+            b[c][1] = ok && k + 2 * t + 8 < d_in ? __ldg(reinterpret_cast<const uint32_t*>(X + (size_t)n * d_in + k + 2 * t + 8)) : 0u;
+        }
+#pragma unroll
+        for (int i = 0; i < 2; i++)
+#pragma unroll
+            for (int c = 0; c < 4; c++) mma16816(acc[i][c], a[i], b[c][0], b[c][1]);
+    }
+#pragma unroll
+    for (int i = 0; i < 2; i++)
+#pragma unroll
+        for (int c = 0; c < 4; c++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const int j = j0 + 16 * i + g + 8 * (e >> 1), n = n0 + 8 * c + 2 * t + (e & 1);
+                if (j < rank && n < T) ws[((size_t)z * T + n) * rank + j] = acc[i][c][e];
+            }
+}
+
 // ------------------------------------------------------------------ fused prefill, wgmma (sm_90a)
 
 // qlr_prefill_wg: the prefill on Hopper's warpgroup mma. qlr_prefill (mma.sync) reached 222–267
@@ -1088,7 +1439,7 @@ extern "C" __global__ void __launch_bounds__(256, 2) qlr_prefill(
 //   block's 128 rows) and B = Tm = X·Rᵀ, both from shared memory in the same swizzled layout.
 // * Two stages (2 × 38 KB, two blocks per SM); each stage's cp.async data is fenced to the async
 //   proxy (fence.proxy.async) before the barrier that lets the wgmma read it.
-#define PW_STAGE 38912                  // X 2 × 16384 | codes 8 × 512 | scales 8 × GT × 64 (LR: Tm 16384 | L 16384)
+#define PW_STAGE 40960                  // X 2 × 16384 | codes 8 × 512 | scales 8 × GT × 64; LR: Tm 16384 | L 16384 | 4-bit L words 4096 | (s, z) 4096
 #define PW_SMEM (2 * PW_STAGE + 1024)   // + slack to align the stages to 1024 bytes
 
 // Shared-memory matrix descriptor: 128-byte swizzle, 8-row groups 1024 bytes apart.
@@ -1119,15 +1470,19 @@ __device__ __forceinline__ void wgmma_ss(float (&d)[64], uint64_t da, uint64_t d
 }
 #endif
 
-extern "C" __global__ void __launch_bounds__(256, 2) qlr_prefill_wg(
+// NA = A-register buffers per warp: wgmma σ reads buffer σ % NA, so up to NA wgmmas of a warpgroup
+// are in flight while the next A fragment is built (wait_group NA−1 after each commit).
+template <int NA>
+__device__ __forceinline__ void qlr_prefill_wg_impl(
     __half* __restrict__ Y,              // (T, d_out) out when S == 1
     float* __restrict__ ws,              // (S, T, d_out) fp32 partials when S > 1
     const __half* __restrict__ X,        // (T, d_in)
     const uint4* __restrict__ qt,        // (MT, KT, 32) codes, tile layout
     const uint2* __restrict__ sz,        // (MT, KT, GT, 8) (s, −z·s) of rows g, g+8
     const __half* __restrict__ Tm,       // (T, rank) = X·Rᵀ in fp16
-    const __half* __restrict__ L16,      // (d_out, rank) L in fp16
-    int T, int d_out, int d_in, int MT, int KT, int GT, int rank, int S) {
+    const void* __restrict__ Lw,         // (d_out, rank) fp16 or (d_out, rank/8) int32
+    const __half2* __restrict__ Lsz,     // (d_out, rank/gL) (s, z) when bl == 4
+    int T, int d_out, int d_in, int MT, int KT, int GT, int rank, int bl, int gL, int S) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
     extern __shared__ unsigned char pw_raw[];
     unsigned char* smem = pw_raw + ((1024 - (smem_u32(pw_raw) & 1023)) & 1023);
@@ -1138,15 +1493,26 @@ extern "C" __global__ void __launch_bounds__(256, 2) qlr_prefill_wg(
 
     auto load_stage = [&](int st, int it) {
         unsigned char* base = smem + st * PW_STAGE;
-        if (it < nlr) {  // Tm (128 tokens) and L (128 rows) × 64 ranks from r0
+        if (it < nlr) {  // Tm (128 tokens) and L (128 rows) × 64 ranks from r0; 4-bit L raw (converted when consumed)
             const int r0 = it * 64;
 #pragma unroll
             for (int i = 0; i < 8; i++) {
                 const int q = tid + 256 * i, isL = q >> 10, row = (q >> 3) & 127, c = q & 7, k = r0 + 8 * c;
+                if (isL && bl != 16) break;
                 const int n = nb * 128 + row, o = mb * 128 + row;
                 const bool v = k < rank && (isL ? o < d_out : n < T);
-                const __half* src = isL ? L16 + (size_t)o * rank + k : Tm + (size_t)n * rank + k;
+                const __half* src = isL ? static_cast<const __half*>(Lw) + (size_t)o * rank + k : Tm + (size_t)n * rank + k;
                 cp_async16(base + isL * 16384 + row * 128 + ((c ^ (row & 7)) << 4), v ? (const void*)src : (const void*)Tm, v ? 16 : 0);
+            }
+            if (bl != 16) {
+                const int nw = rank / 8, ng = rank / gL, g0 = r0 / gL;
+#pragma unroll
+                for (int i = 0; i < 4; i++) {  // words: 128 rows × 8, and (s, z): 128 rows × up to 8 groups
+                    const int q = tid + 256 * i, row = q >> 3, c = q & 7, o = mb * 128 + row;
+                    const bool vw = o < d_out && r0 / 8 + c < nw, vs = o < d_out && g0 + c < ng && g0 + c <= (r0 + 63) / gL;
+                    cp_async4(base + 32768 + q * 4, vw ? (const void*)(static_cast<const uint32_t*>(Lw) + (size_t)o * nw + r0 / 8 + c) : Lw, vw ? 4 : 0);
+                    cp_async4(base + 36864 + q * 4, vs ? (const void*)(Lsz + (size_t)o * ng + g0 + c) : (const void*)Lsz, vs ? 4 : 0);
+                }
             }
         } else {
             const int kt = ktb + it - nlr;
@@ -1186,6 +1552,26 @@ extern "C" __global__ void __launch_bounds__(256, 2) qlr_prefill_wg(
         cp_async_commit();
         const uint32_t sb = smem_u32(smem + (it & 1) * PW_STAGE);
         if (it < nlr) {
+            if (bl != 16) {  // 4-bit L → fp16 panel: thread = row tid/2, words 4·(tid&1) .. +3, as dequant_f4_f16 rounds
+                unsigned char* base = smem + (it & 1) * PW_STAGE;
+                const int row = tid >> 1, r0 = it * 64, g0 = r0 / gL;
+#pragma unroll
+                for (int i = 0; i < 4; i++) {
+                    const int c = 4 * (tid & 1) + i;
+                    const uint32_t wv = *reinterpret_cast<const uint32_t*>(base + 32768 + (row * 8 + c) * 4);
+                    const float2 f = __half22float2(*reinterpret_cast<const __half2*>(base + 36864 + (row * 8 + (r0 + 8 * c) / gL - g0) * 4));
+                    uint32_t pk[4] = {0u, 0u, 0u, 0u};
+                    if (r0 + 8 * c < rank) {
+#pragma unroll
+                        for (int e = 0; e < 4; e++)
+                            pk[e] = as_u32(__floats2half2_rn(((float)((wv >> (8 * e)) & 15u) - f.y) * f.x,
+                                                             ((float)((wv >> (8 * e + 4)) & 15u) - f.y) * f.x));
+                    }
+                    *reinterpret_cast<uint4*>(base + 16384 + row * 128 + ((c ^ (row & 7)) << 4)) = make_uint4(pk[0], pk[1], pk[2], pk[3]);
+                }
+                asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+                __syncthreads();
+            }
 #pragma unroll
             for (int s = 0; s < 4; s++) {
                 wg_fence();
@@ -1196,13 +1582,13 @@ extern "C" __global__ void __launch_bounds__(256, 2) qlr_prefill_wg(
         } else {
             const unsigned char* Cs = smem + (it & 1) * PW_STAGE + 32768 + mtl * 512;
             const unsigned char* Ss = smem + (it & 1) * PW_STAGE + 36864 + mtl * GT * 64;
-            uint32_t a[2][4];
+            uint32_t a[NA][4];
 #pragma unroll
             for (int s = 0; s < 8; s++) {
                 const uint2 cw = *reinterpret_cast<const uint2*>(Cs + (((4 * g + (s >> 1)) ^ (g >> 1)) << 4) + 8 * (s & 1));
                 const uint2 sc = *reinterpret_cast<const uint2*>(Ss + (((s * GT) >> 3) * 8 + g) * 8);
                 const uint32_t w0 = cw.x >> (4 * t), w1 = cw.y >> (4 * t);
-                uint32_t (&A)[4] = a[s & 1];
+                uint32_t (&A)[4] = a[s % NA];
                 // rows g (bits 0–1 of each half: magic 1024) and g+8 (bits 2–3: magic 256)
                 A[0] = as_u32(__hsub2(as_h2(lop3_and_or(w0, 0x00030003u, 0x64006400u)), as_h2(0x64006400u)));
                 A[1] = as_u32(__hsub2(as_h2(lop3_and_or(w0, 0x000C000Cu, 0x5C005C00u)), as_h2(0x5C005C00u)));
@@ -1216,7 +1602,7 @@ extern "C" __global__ void __launch_bounds__(256, 2) qlr_prefill_wg(
                 wg_fence();
                 wgmma_rs(d, A, pw_desc(sb + (s >> 2) * 16384 + 32 * (s & 3)));
                 wg_commit();
-                wg_wait<1>();
+                wg_wait<NA - 1>();
             }
             wg_wait<0>();
         }
@@ -1239,6 +1625,16 @@ extern "C" __global__ void __launch_bounds__(256, 2) qlr_prefill_wg(
         }
 #endif
 }
+
+#define PREFILL_WG_KERNEL(NAME, NA)                                                                           \
+    extern "C" __global__ void __launch_bounds__(256, 2) NAME(                                                \
+        __half* Y, float* ws, const __half* X, const uint4* qt, const uint2* sz, const __half* Tm,            \
+        const void* Lw, const __half2* Lsz, int T, int d_out, int d_in, int MT, int KT, int GT, int rank,     \
+        int bl, int gL, int S) {                                                                              \
+        qlr_prefill_wg_impl<NA>(Y, ws, X, qt, sz, Tm, Lw, Lsz, T, d_out, d_in, MT, KT, GT, rank, bl, gL, S);  \
+    }
+PREFILL_WG_KERNEL(qlr_prefill_wg, 2)
+PREFILL_WG_KERNEL(qlr_prefill_wg3, 3)
 
 // out[i] = fp16(Σ_z ws[z][i]) in z order: the split-k reduction (deterministic).
 extern "C" __global__ void __launch_bounds__(256) reduce_splitk(

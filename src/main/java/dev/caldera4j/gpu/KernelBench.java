@@ -250,19 +250,20 @@ public final class KernelBench {
         long bytes1 = w.bytes() + 2L * s.dIn + 2L * s.dOut, bytesT = w.bytes() + 2L * T * (s.dIn + s.dOut);
         String cfg = String.format("%-7s g%-3d r%-3d b%-2d", s.name, group, rank, bits);
 
-        // the fused decode: v5 (one launch); v4 (v3m of round 1, two launches) where it applies, for the log
-        DecodeConfig v5 = k.decodeConfig(ls[0]), v4 = k.decodeConfig(ls[0], 4);
-        double fused1 = medianUs(ls.length, i -> k.decodeFused(ls[i], x, y, ws, v5));
+        // the fused decode: v6 (one launch); v5 and v4 (v3m of round 1, two launches) where it applies, for the log
+        DecodeConfig v6 = k.decodeConfig(ls[0]), v5 = k.decodeConfig(ls[0], 5), v4 = k.decodeConfig(ls[0], 4);
+        double fused1 = medianUs(ls.length, i -> k.decodeFused(ls[i], x, y, ws, v6));
+        double usV5 = medianUs(ls.length, i -> k.decodeFused(ls[i], x, y, ws, v5));
         double usV4 = v4.version() == 4 ? medianUs(ls.length, i -> k.decodeFused(ls[i], x, y, ws, v4)) : Double.NaN;
         double unf1 = medianUs(ls.length, i -> k.decodeUnfused(ls[i], x, y, ws));
-        double unfLr1 = medianUs(ls.length, i -> k.decodeUnfusedLr(ls[i], x, y, ws, v5));
-        log.printf("T=1   %s fused v5 %8.2f us [%s], v4 %8.2f us; unfused %8.2f, unfused_lr %8.2f  [%d copies]%n",
-                cfg, fused1, v5, usV4, unf1, unfLr1, ls.length);
-        log.printf("      %s Q only (rank 0)    v5 %8.2f us%n", cfg, medianUs(ls.length, i -> k.decodeQ(ls[i], x, y, ws, v5)));
+        double unfLr1 = medianUs(ls.length, i -> k.decodeUnfusedLr(ls[i], x, y, ws, v6));
+        log.printf("T=1   %s fused v6 %8.2f us [%s], v5 %8.2f, v4 %8.2f us; unfused %8.2f, unfused_lr %8.2f  [%d copies]%n",
+                cfg, fused1, v6, usV5, usV4, unf1, unfLr1, ls.length);
+        log.printf("      %s Q only (rank 0)    v6 %8.2f us%n", cfg, medianUs(ls.length, i -> k.decodeQ(ls[i], x, y, ws, v6)));
         if (quick)
             for (int P : new int[] {4, 8})
-                for (int perSm : new int[] {1, 2, 3}) {
-                    DecodeConfig c = k.decodeConfig(ls[0], 5, P, perSm);
+                for (int perSm : new int[] {1, 2}) {
+                    DecodeConfig c = k.decodeConfig(ls[0], 6, P, perSm);
                     log.printf("      %s %s %8.2f us%n", cfg, c, medianUs(ls.length, i -> k.decodeFused(ls[i], x, y, ws, c)));
                 }
         row(s, "caldera", group, bits, rank, 1, "fused", fused1, bytes1);
@@ -274,9 +275,15 @@ public final class KernelBench {
         double flops = 2.0 * T * s.dOut * s.dIn + 2.0 * T * rank * (s.dIn + s.dOut);
         log.printf("T=128 %s fused %8.2f us (%s S=%d), unfused %8.2f, unfused_lr %8.2f, %.0f TFLOP/s fused%n", cfg, fusedT,
                 k.wgmma ? "wgmma" : "mma.sync", k.prefillSplit(ls[0], T), unfT, unfLrT, flops / (fusedT * 1e6));
-        if (quick && k.wgmma)
+        if (quick && k.wgmma) {
             log.printf("      %s prefill mma.sync (S=%d) %8.2f us%n", cfg, k.prefillSplit(ls[0], T, false),
                     medianUs(ls.length, i -> k.prefillFused(ls[i], x, T, y, ws, 0, false)));
+            log.printf("      %s prefill wgmma, 3 A buffers %8.2f us%n", cfg,
+                    medianUs(ls.length, i -> k.prefillFused(ls[i], x, T, y, ws, 0, true, "qlr_prefill_wg3")));
+            if (rank > 0)
+                log.printf("      %s prefill wgmma, rank 0 (Q alone) %8.2f us%n", cfg,
+                        medianUs(ls.length, i -> k.prefillUnfusedLrQOnly(ls[i], x, T, y, ws)));
+        }
         if (quick)
             for (int S : new int[] {1, 2, 4})
                 if ((long) S * T * s.dOut <= ws.wsFloats())

@@ -102,15 +102,23 @@ public final class Parity {
                     k.decodeFused(dl, xb, yb, ws, auto);
                     k.decodeFused(dl, xb, yb, ws, auto);
                 });
-                DecodeConfig v4 = k.decodeConfig(dl, 4);
+                DecodeConfig v4 = k.decodeConfig(dl, 4), v5 = k.decodeConfig(dl, 5);
                 if (v4.version() == 4)  // v3m needs one scale group per tile
                     check(out, note, gpu, c, "fused_v4", FUSED, ref, scale, rows, yb, () -> k.decodeFused(dl, xb, yb, ws, v4));
+                check(out, note, gpu, c, "fused_v5", FUSED, ref, scale, rows, yb, () -> k.decodeFused(dl, xb, yb, ws, v5));
+                if (v5.fold()) {
+                    DecodeConfig p8 = k.decodeConfig(dl, 6, 8, 1);
+                    check(out, note, gpu, c, "fused_v6_p8", FUSED, ref, scale, rows, yb, () -> k.decodeFused(dl, xb, yb, ws, p8));
+                }
                 check(out, note, gpu, c, "unfused", UNFUSED, ref, scale, rows, yb, () -> k.decodeUnfused(dl, xb, yb, ws));
                 check(out, note, gpu, c, "unfused_lr", UNFUSED, ref, scale, rows, yb, () -> k.decodeUnfusedLr(dl, xb, yb, ws, auto));
             }
             check(out, note, gpu, c, "prefill", FUSED, ref, scale, rows, yb, () -> k.prefillFused(dl, xb, c.tokens, yb, ws, 0));
-            if (k.wgmma)  // the mma.sync prefill serves the other devices: keep it checked
+            if (k.wgmma) {  // the mma.sync prefill serves the other devices: keep it checked
                 check(out, note, gpu, c, "prefill_mma", FUSED, ref, scale, rows, yb, () -> k.prefillFused(dl, xb, c.tokens, yb, ws, 0, false));
+                check(out, note, gpu, c, "prefill_wg3", FUSED, ref, scale, rows, yb,
+                        () -> k.prefillFused(dl, xb, c.tokens, yb, ws, 0, true, "qlr_prefill_wg3"));
+            }
             if (c.tokens > 1) {
                 check(out, note, gpu, c, "prefill_s1", FUSED, ref, scale, rows, yb, () -> k.prefillFused(dl, xb, c.tokens, yb, ws, 1));
                 if (dl.KT() >= 3 && 3L * c.tokens * c.dOut <= ws.wsFloats())

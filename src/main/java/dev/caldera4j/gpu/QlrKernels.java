@@ -16,15 +16,16 @@ public final class QlrKernels {
 
     /** Every kernel name the Java side launches; a test checks each is an .entry of every PTX file. */
     public static final List<String> KERNELS = List.of("lr_rx_partial", "lr_lt_decode", "qlr_decode3m_fold_rb1", "qlr_decode3m_fold_rb2",
-            "qlr_decode5", "qlr_decode5_fold", "qlr_prefill", "qlr_prefill_wg", "reduce_splitk", "gemm_f16", "gemv_f16",
+            "qlr_decode5", "qlr_decode5_fold", "qlr_decode5_fold_p8", "qlr_decode6", "qlr_decode6_fold", "qlr_decode6_fold_p8",
+            "lr_xr_partial", "qlr_prefill", "qlr_prefill_wg3", "qlr_prefill_wg", "reduce_splitk", "gemm_f16", "gemv_f16",
             "dequant_q_f16", "dequant_f4_f16", "add_f16", "spin_wait");
 
     /** L rows of a v4 decode block are staged in shared memory up to this many bytes (DEC_LSTAGE in qlr.cu). */
     static final int DEC_LSTAGE = 16 * 1024;
 
     static final int PF_BN = 64, PF_ROWS = 256, PF_SMEM = 3 * (64 * 256 + 16 * 512 + 16 * 4 * 64);
-    /** qlr_prefill_wg: 128 rows × 128 tokens per block, two stages of 38912 bytes + alignment slack (PW_SMEM). */
-    static final int PW_BM = 128, PW_BN = 128, PW_SMEM = 2 * 38912 + 1024;
+    /** qlr_prefill_wg: 128 rows × 128 tokens per block, two stages of 40960 bytes + alignment slack (PW_SMEM). */
+    static final int PW_BM = 128, PW_BN = 128, PW_SMEM = 2 * 40960 + 1024;
     static final int G_BM = 256, G_BN = 64, G_STAGE = 256 * 128 + 64 * 128;
 
     private final Gpu gpu;
@@ -129,12 +130,12 @@ public final class QlrKernels {
         for (int T = 1; T <= maxTokens; T++) {
             ws = Math.max(ws, (long) Math.max(prefillSplit(l, T, false), wgmma ? prefillSplit(l, T, true) : 1) * T * l.dOut);
             ws = Math.max(ws, (long) gemmSplit(l.dOut, T, l.dIn) * T * l.dOut);
-            if (rank > 0) ws = Math.max(ws, (long) gemmSplit(rank, T, l.dIn) * T * rank);
+            if (rank > 0) ws = Math.max(ws, (long) Math.max(gemmSplit(rank, T, l.dIn), xrSplit(l, T)) * T * rank);
         }
         int cMax = l.dIn / 256 + 1;
         Buffer sync = gpu.alloc(16, "decode counters");
         gpu.zero(sync);
-        long partFloats = (long) l.MT * decodeConfig(l).cmax() * 16;
+        long partFloats = (long) l.MT * Math.max(decodeConfig(l, 5).cmax(), decodeConfig(l, 6).cmax()) * 16;
         Buffer cnt = gpu.alloc(4L * l.MT, "decode row-tile counters");
         gpu.zero(cnt);
         return new Workspace(l.dOut, l.dIn, rank, maxTokens,
@@ -164,6 +165,13 @@ public final class QlrKernels {
         return l.KT * 256 + l.KT * 16 + D5_WARPS * P * (512 + 64 * l.GT);
     }
 
+    /** Streaming warps per qlr_decode6 block (+1 LR warp), and its dynamic shared memory (d6_smem in qlr.cu). */
+    static final int D6_STREAM = 15, D6_LRMAX = 16;
+
+    static int d6Smem(DeviceLayer l, int P) {
+        return l.KT * 272 + (l.rank * 4 + 15) / 16 * 16 + D6_LRMAX * 64 + D6_STREAM * P * 768;
+    }
+
     /**
      * Launch configuration of the fused decode. version 5: one launch (qlr_decode5[_fold]),
      * {@code grid} persistent blocks of 512 threads, fold = scales applied after the mma (one scale
@@ -172,23 +180,19 @@ public final class QlrKernels {
      */
     public record DecodeConfig(int version, int rb, int C, int chunk, boolean fold, boolean lstaged, int smem, int grid, int cmax, int P) {
         String kernel() {
-            return version == 5 ? (fold ? "qlr_decode5_fold" + (P == 8 ? "_p8" : "") : "qlr_decode5") : "qlr_decode3m_fold_rb" + rb;
-        }
-
-        int threads() {
-            return version == 5 ? D5_THREADS : Gpu.THREADS;
+            return version >= 5 ? "qlr_decode" + version + (fold ? "_fold" + (P == 8 ? "_p8" : "") : "") : "qlr_decode3m_fold_rb" + rb;
         }
 
         @Override
         public String toString() {
-            return "v" + version + (version == 5 ? " P" + P : " rb" + rb + " C" + C) + (fold ? " fold" : "") + (lstaged ? " L-staged" : "")
+            return "v" + version + (version >= 5 ? " P" + P : " rb" + rb + " C" + C) + (fold ? " fold" : "") + (lstaged ? " L-staged" : "")
                     + " grid " + grid + " smem " + smem;
         }
     }
 
-    /** The fused decode's configuration (version 5). */
+    /** The fused decode's configuration (version 6). */
     public DecodeConfig decodeConfig(DeviceLayer l) {
-        return decodeConfig(l, 5);
+        return decodeConfig(l, 6);
     }
 
     /**
@@ -205,21 +209,23 @@ public final class QlrKernels {
      * SM (0: as many as fit) — the benchmark's quick set compares them.
      */
     public DecodeConfig decodeConfig(DeviceLayer l, int version, int P, int maxPerSm) {
-        if (version == 4 && l.GT != 1) version = 5;
-        if (version == 5) {
+        if (version == 4 && l.GT != 1) version = 6;
+        if (version >= 5) {
             boolean fold = l.GT == 1;
             if (!fold) P = D5_P;
-            int smem = d5Smem(l, P);
+            int smem = version == 5 ? d5Smem(l, P) : d6Smem(l, P);
             if (smem > gpu.maxSmemOptin)
                 throw new IllegalArgumentException("decode of " + l.shapes() + " needs " + smem + " bytes of shared memory (x and the tile"
                         + " rings), the device allows " + gpu.maxSmemOptin + "; d_in is too large for qlr_decode5");
             long N = (long) l.MT * l.KT;
-            int perSm = gpu.blocksPerSm(fold ? "qlr_decode5_fold" + (P == 8 ? "_p8" : "") : "qlr_decode5", smem, D5_THREADS);
+            String kernel = "qlr_decode" + version + (fold ? "_fold" + (P == 8 ? "_p8" : "") : "");
+            int perSm = gpu.blocksPerSm(kernel, smem, D5_THREADS);
             if (maxPerSm > 0) perSm = Math.min(perSm, maxPerSm);
-            int grid = (int) Math.max(1, Math.min((long) perSm * gpu.smCount, (N + D5_WARPS - 1) / D5_WARPS));
-            long W = (long) grid * D5_WARPS;
+            int warps = version == 5 ? D5_WARPS : D6_STREAM;
+            int grid = (int) Math.max(1, Math.min((long) perSm * gpu.smCount, (N + warps - 1) / warps));
+            long W = (long) grid * warps;
             int cmax = (int) ((l.KT * W + N - 1) / N + 2);
-            return new DecodeConfig(5, 1, 1, l.dIn, fold, false, smem, grid, cmax, P);
+            return new DecodeConfig(version, 1, 1, l.dIn, fold, false, smem, grid, cmax, P);
         }
         int rb = l.MT / 2 >= gpu.smCount ? 2 : 1, rank = l.rank;
         int strips = (l.MT + rb - 1) / rb;
@@ -262,7 +268,7 @@ public final class QlrKernels {
     }
 
     private void decodeKernel(DeviceLayer l, Buffer x, Buffer y, Workspace w, DecodeConfig cfg, int rank) {
-        if (cfg.version == 5) {
+        if (cfg.version >= 5) {
             if ((long) l.MT * cfg.cmax * 16 * 4 > w.part.bytes())
                 throw new IllegalArgumentException("decode config " + cfg + " needs " + (long) l.MT * cfg.cmax * 64
                         + " bytes of partial sums, the workspace has " + w.part.bytes() + "; make the workspace with this QlrKernels");
@@ -328,6 +334,12 @@ public final class QlrKernels {
         return prefillSplit(l, T, wgmma);
     }
 
+    /** Split over d_in for lr_xr_partial: about two blocks of 64 ranks × 64 tokens per SM, at least 64 inputs each. */
+    public int xrSplit(DeviceLayer l, int T) {
+        int base = ((l.rank + 63) / 64) * ((T + 63) / 64);
+        return Math.max(1, Math.min(2 * gpu.smCount / base, l.dIn / 64));
+    }
+
     /** Split over k for gemm_f16 (one block per SM): about one block per SM, at least 2 k tiles of 64 per split. */
     public int gemmSplit(int M, int N, int K) {
         int base = ((N + G_BN - 1) / G_BN) * ((M + G_BM - 1) / G_BM);
@@ -344,23 +356,40 @@ public final class QlrKernels {
 
     /** As above with the kernel chosen: wg = qlr_prefill_wg (needs the sm_90a PTX), else qlr_prefill (mma.sync). */
     public void prefillFused(DeviceLayer l, Buffer X, int T, Buffer Y, Workspace w, int split, boolean wg) {
+        prefillFused(l, X, T, Y, w, split, wg, "qlr_prefill_wg");
+    }
+
+    /** As above, naming the wgmma kernel variant (qlr_prefill_wg: 2 A buffers per warp, qlr_prefill_wg3: 3). */
+    public void prefillFused(DeviceLayer l, Buffer X, int T, Buffer Y, Workspace w, int split, boolean wg, String wgKernel) {
         checkWorkspace(l, w, T);
         if (wg && !wgmma)
             throw new IllegalArgumentException("qlr_prefill_wg needs wgmma (compute capability 9.0, " + Gpu.PTX_SM90A + "); this device runs "
                     + gpu.ptxResource);
-        if (l.rank > 0) lowRankInput(l, X, T, w);
-        if (wg && l.rank > 0 && l.bl == 4) dequantFactor(w.l16, l.L, l.Lsz, l.dOut, l.rank, l.gL);
-        prefillKernel(l, X, T, Y, w, split, l.rank, wg);
+        if (l.rank > 0) {
+            if (wg) {  // Tm = X·Rᵀ by lr_xr_partial (R dequantised in registers) + reduce_splitk
+                int S = xrSplit(l, T);
+                gpu.launchWith("lr_xr_partial", l.shapes() + " T=" + T + " S=" + S, (l.rank + 63) / 64, (T + 63) / 64, S, 128, 0,
+                        w.ws, X, l.R, l.Rsz, T, l.dIn, l.rank, l.br, l.gR, S);
+                reduce(w.tm, w.ws, S, (long) T * l.rank);
+            } else {
+                lowRankInput(l, X, T, w);
+            }
+        }
+        prefillKernel(l, X, T, Y, w, split, l.rank, wg, wgKernel);
     }
 
     private void prefillKernel(DeviceLayer l, Buffer X, int T, Buffer Y, Workspace w, int split, int rank, boolean wg) {
+        prefillKernel(l, X, T, Y, w, split, rank, wg, "qlr_prefill_wg");
+    }
+
+    private void prefillKernel(DeviceLayer l, Buffer X, int T, Buffer Y, Workspace w, int split, int rank, boolean wg, String wgKernel) {
         int S = split > 0 ? Math.min(split, l.KT) : prefillSplit(l, T, wg);
         if ((long) S * T * l.dOut > w.wsFloats && S > 1)
             throw new IllegalArgumentException("split " + S + " needs " + (long) S * T * l.dOut + " floats of workspace, have " + w.wsFloats);
         if (wg) {
-            Buffer L16 = rank == 0 ? null : l.bl == 16 ? l.L : w.l16;
-            gpu.launch("qlr_prefill_wg", l.shapes() + " T=" + T + " S=" + S, (T + PW_BN - 1) / PW_BN, (l.MT + 7) / 8, S, PW_SMEM,
-                    Y, w.ws, X, l.qtiles, l.sz, rank == 0 ? null : w.tm, L16, T, l.dOut, l.dIn, l.MT, l.KT, l.GT, rank, S);
+            gpu.launch(wgKernel, l.shapes() + " T=" + T + " S=" + S, (T + PW_BN - 1) / PW_BN, (l.MT + 7) / 8, S, PW_SMEM,
+                    Y, w.ws, X, l.qtiles, l.sz, rank == 0 ? null : w.tm, rank == 0 ? null : l.L, rank == 0 ? null : l.Lsz,
+                    T, l.dOut, l.dIn, l.MT, l.KT, l.GT, rank, l.bl, l.gL, S);
         } else {
             gpu.launch("qlr_prefill", l.shapes() + " T=" + T + " S=" + S, (T + PF_BN - 1) / PF_BN, (l.MT + 15) / 16, S, PF_SMEM,
                     Y, w.ws, X, l.qtiles, l.sz, w.tm, l.L, l.Lsz, T, l.dOut, l.dIn, l.MT, l.KT, l.GT, rank, l.bl, l.gL, S);
@@ -390,6 +419,12 @@ public final class QlrKernels {
         prefillKernel(l, X, T, w.y1, w, 0, 0, wgmma);
         lowRankPrefill(l, X, T, w);
         add(Y, w.y1, w.y2, (long) T * l.dOut);
+    }
+
+    /** The Q part of the fused prefill alone (rank 0), for timing the low-rank term's share. */
+    public void prefillUnfusedLrQOnly(DeviceLayer l, Buffer X, int T, Buffer Y, Workspace w) {
+        checkWorkspace(l, w, T);
+        prefillKernel(l, X, T, Y, w, 0, 0, wgmma);
     }
 
     private void lowRankPrefill(DeviceLayer l, Buffer X, int T, Workspace w) {
