@@ -1076,16 +1076,37 @@ __device__ __forceinline__ void qlr_decode6_impl(
         const int r = lane & 15, h = lane >> 4, nch = rank / 8;
         if (rank > 0) {
             int done = 0;
-            for (int j = lb; j < rank; j += nB) {
+            for (int j = lb; j < rank; j += nB) {  // loads in batches of 8 per lane: one round trip per batch
                 float s = 0.f;
-                if (br == 16) {
-                    const uint4* row = reinterpret_cast<const uint4*>(static_cast<const __half*>(Rw) + (size_t)j * d_in);
-                    for (int c = lane; c < d_in / 8; c += 32) s += dot8_f16(__ldg(row + c), *reinterpret_cast<const uint4*>(x_s + 8 * c));
-                } else {
-                    const uint32_t* row = static_cast<const uint32_t*>(Rw) + (size_t)j * (d_in / 8);
-                    const __half2* rs = Rsz + (size_t)j * (d_in / gR);
-                    for (int c = lane; c < d_in / 8; c += 32)
-                        s += dot8_q4(__ldg(row + c), __ldg(rs + (8 * c) / gR), *reinterpret_cast<const uint4*>(x_s + 8 * c));
+                const int nw = d_in / 8;
+                for (int c0 = lane; c0 < nw; c0 += 256) {
+                    if (br == 16) {
+                        const uint4* row = reinterpret_cast<const uint4*>(static_cast<const __half*>(Rw) + (size_t)j * d_in);
+#pragma unroll
+                        for (int h4 = 0; h4 < 8; h4 += 4) {
+                            uint4 rv[4];
+#pragma unroll
+                            for (int u = 0; u < 4; u++)
+                                rv[u] = c0 + 32 * (h4 + u) < nw ? __ldg(row + c0 + 32 * (h4 + u)) : make_uint4(0, 0, 0, 0);
+#pragma unroll
+                            for (int u = 0; u < 4; u++)
+                                if (c0 + 32 * (h4 + u) < nw) s += dot8_f16(rv[u], *reinterpret_cast<const uint4*>(x_s + 8 * (c0 + 32 * (h4 + u))));
+                        }
+                    } else {
+                        const uint32_t* row = static_cast<const uint32_t*>(Rw) + (size_t)j * nw;
+                        const __half2* rs = Rsz + (size_t)j * (d_in / gR);
+                        uint32_t rv[8];
+                        __half2 sv[8];
+#pragma unroll
+                        for (int u = 0; u < 8; u++) {
+                            const bool ok = c0 + 32 * u < nw;
+                            rv[u] = ok ? __ldg(row + c0 + 32 * u) : 0u;
+                            sv[u] = ok ? __ldg(rs + (8 * (c0 + 32 * u)) / gR) : __half2();
+                        }
+#pragma unroll
+                        for (int u = 0; u < 8; u++)
+                            if (c0 + 32 * u < nw) s += dot8_q4(rv[u], sv[u], *reinterpret_cast<const uint4*>(x_s + 8 * (c0 + 32 * u)));
+                    }
                 }
                 s = warp_sum(s);
                 if (lane == 0) tvec[j] = s;
@@ -1099,27 +1120,52 @@ __device__ __forceinline__ void qlr_decode6_impl(
             for (int j = lane; j < rank; j += 32) t_s[j] = __ldcg(tvec + j);
             __syncwarp();
         }
-        auto lt_row = [&](int mt) -> float {  // L·t of row mt·16 + r over chunks c ≡ h (mod 2), summed over both halves
+        auto lt_row = [&](int mt) -> float {  // L·t of row mt·16 + r over chunks c ≡ h (mod 2), loads in batches of 8
             float lr = 0.f;
             const int o = mt * 16 + r;
             if (rank > 0 && o < d_out) {
-                for (int c = h; c < nch; c += 2) {
+                for (int c0 = h; c0 < nch; c0 += 16) {
                     if (bl == 16) {
-                        const uint4 lw = __ldg(reinterpret_cast<const uint4*>(static_cast<const __half*>(Lw) + (size_t)o * rank + 8 * c));
-                        const uint32_t lv[4] = {lw.x, lw.y, lw.z, lw.w};
 #pragma unroll
-                        for (int e = 0; e < 4; e++) {
-                            const float2 f = __half22float2(as_h2(lv[e]));
-                            lr = fmaf(f.x, t_s[8 * c + 2 * e], lr);
-                            lr = fmaf(f.y, t_s[8 * c + 2 * e + 1], lr);
+                        for (int h4 = 0; h4 < 8; h4 += 4) {
+                        uint4 lw[4];
+#pragma unroll
+                        for (int u = 0; u < 4; u++)
+                            lw[u] = c0 + 2 * (h4 + u) < nch
+                                        ? __ldg(reinterpret_cast<const uint4*>(static_cast<const __half*>(Lw) + (size_t)o * rank + 8 * (c0 + 2 * (h4 + u))))
+                                        : make_uint4(0, 0, 0, 0);
+#pragma unroll
+                        for (int u = 0; u < 4; u++) {
+                            const int c = c0 + 2 * (h4 + u);
+                            if (c >= nch) break;
+                            const uint32_t lv[4] = {lw[u].x, lw[u].y, lw[u].z, lw[u].w};
+#pragma unroll
+                            for (int e = 0; e < 4; e++) {
+                                const float2 f = __half22float2(as_h2(lv[e]));
+                                lr = fmaf(f.x, t_s[8 * c + 2 * e], lr);
+                                lr = fmaf(f.y, t_s[8 * c + 2 * e + 1], lr);
+                            }
+                        }
                         }
                     } else {
-                        const uint32_t lw = __ldg(static_cast<const uint32_t*>(Lw) + (size_t)o * nch + c);
-                        const float2 f = __half22float2(__ldg(Lsz + (size_t)o * (rank / gL) + (8 * c) / gL));
-                        float p = 0.f;
+                        uint32_t lw[8];
+                        __half2 ls[8];
 #pragma unroll
-                        for (int e = 0; e < 8; e++) p = fmaf((float)((lw >> (4 * e)) & 15u) - f.y, t_s[8 * c + e], p);
-                        lr = fmaf(p, f.x, lr);
+                        for (int u = 0; u < 8; u++) {
+                            const int c = c0 + 2 * u;
+                            lw[u] = c < nch ? __ldg(static_cast<const uint32_t*>(Lw) + (size_t)o * nch + c) : 0u;
+                            ls[u] = c < nch ? __ldg(Lsz + (size_t)o * (rank / gL) + (8 * c) / gL) : __half2();
+                        }
+#pragma unroll
+                        for (int u = 0; u < 8; u++) {
+                            const int c = c0 + 2 * u;
+                            if (c >= nch) break;
+                            const float2 f = __half22float2(ls[u]);
+                            float p = 0.f;
+#pragma unroll
+                            for (int e = 0; e < 8; e++) p = fmaf((float)((lw[u] >> (4 * e)) & 15u) - f.y, t_s[8 * c + e], p);
+                            lr = fmaf(p, f.x, lr);
+                        }
                     }
                 }
             }
@@ -1133,14 +1179,25 @@ __device__ __forceinline__ void qlr_decode6_impl(
         for (int mt = m_lo; mt < m_hi; mt++) {
             const float lr = mt - m_lo < D6_LRMAX ? lr_s[(mt - m_lo) * 16 + r] : lt_row(mt);
             if (lane == 0)
-                while (ld_acquire(&cnt[mt]) < (unsigned)KT) __nanosleep(64);
+                while (ld_acquire(&cnt[mt]) < (unsigned)KT) __nanosleep(32);
             __syncwarp();
+            // the partials in range order, loaded 8 at a time (one round trip per batch)
             float s = 0.f;
             const int w0 = d5_warp_of((long long)mt * KT, N, W);
-            for (long long tt = (long long)mt * KT; tt < (long long)(mt + 1) * KT;) {
-                const int wi = d5_warp_of(tt, N, W);
-                s += __ldcg(part + ((size_t)mt * cmax + (wi - w0)) * 16 + r);
-                tt = d5_begin(wi + 1, N, W);
+            long long tt = (long long)mt * KT;
+            while (tt < (long long)(mt + 1) * KT) {
+                float pv[8];
+#pragma unroll
+                for (int u = 0; u < 8; u++) {
+                    pv[u] = 0.f;
+                    if (tt < (long long)(mt + 1) * KT) {
+                        const int wi = d5_warp_of(tt, N, W);
+                        pv[u] = __ldcg(part + ((size_t)mt * cmax + (wi - w0)) * 16 + r);
+                        tt = d5_begin(wi + 1, N, W);
+                    }
+                }
+#pragma unroll
+                for (int u = 0; u < 8; u++) s += pv[u];
             }
             const int o = mt * 16 + r;
             if (lane < 16 && o < d_out) y[o] = __float2half_rn(s + lr);
@@ -1389,20 +1446,35 @@ extern "C" __global__ void __launch_bounds__(128) lr_xr_partial(
 #pragma unroll 2
     for (int k = kb; k < ke; k += 16) {
         uint32_t a[2][4], b[4][2];
+        const bool k0ok = k + 2 * t < d_in, k1ok = k + 2 * t + 8 < d_in;
 #pragma unroll
-        for (int i = 0; i < 2; i++) {
-            const int j = j0 + 16 * i + g;
-            a[i][0] = r_pair(Rw, Rsz, br, gR, rank, d_in, j, k + 2 * t);
-            a[i][1] = r_pair(Rw, Rsz, br, gR, rank, d_in, j + 8, k + 2 * t);
-            a[i][2] = r_pair(Rw, Rsz, br, gR, rank, d_in, j, k + 2 * t + 8);
-            a[i][3] = r_pair(Rw, Rsz, br, gR, rank, d_in, j + 8, k + 2 * t + 8);
+        for (int i = 0; i < 4; i++) {  // rows j0 + 16(i>>1) + g + 8(i&1)
+            const int j = j0 + 16 * (i >> 1) + g + 8 * (i & 1);
+            uint32_t p0 = 0u, p1 = 0u;
+            if (j < rank) {
+                if (br == 16) {
+                    const __half* row = static_cast<const __half*>(Rw) + (size_t)j * d_in + k + 2 * t;
+                    p0 = k0ok ? __ldg(reinterpret_cast<const uint32_t*>(row)) : 0u;
+                    p1 = k1ok ? __ldg(reinterpret_cast<const uint32_t*>(row + 8)) : 0u;
+                } else {  // words k/8 and k/8 + 1 (8 bytes), nibbles 2t, 2t+1 of each
+                    const uint2 wv = __ldg(reinterpret_cast<const uint2*>(static_cast<const uint32_t*>(Rw) + (size_t)j * (d_in / 8) + k / 8));
+                    const __half2* rs = Rsz + (size_t)j * (d_in / gR);
+                    const float2 f0 = __half22float2(__ldg(rs + k / gR)), f1 = __half22float2(__ldg(rs + (k + 8 < d_in ? (k + 8) / gR : k / gR)));
+                    if (k0ok)
+                        p0 = as_u32(__floats2half2_rn(((float)((wv.x >> (8 * t)) & 15u) - f0.y) * f0.x, ((float)((wv.x >> (8 * t + 4)) & 15u) - f0.y) * f0.x));
+                    if (k1ok)
+                        p1 = as_u32(__floats2half2_rn(((float)((wv.y >> (8 * t)) & 15u) - f1.y) * f1.x, ((float)((wv.y >> (8 * t + 4)) & 15u) - f1.y) * f1.x));
+                }
+            }
+            a[i >> 1][(i & 1)] = p0;
+            a[i >> 1][2 + (i & 1)] = p1;
         }
 #pragma unroll
         for (int c = 0; c < 4; c++) {
             const int n = n0 + 8 * c + g;
             const bool ok = n < T;
-            b[c][0] = ok && k + 2 * t < d_in ? __ldg(reinterpret_cast<const uint32_t*>(X + (size_t)n * d_in + k + 2 * t)) : 0u;
-            b[c][1] = ok && k + 2 * t + 8 < d_in ? __ldg(reinterpret_cast<const uint32_t*>(X + (size_t)n * d_in + k + 2 * t + 8)) : 0u;
+            b[c][0] = ok && k0ok ? __ldg(reinterpret_cast<const uint32_t*>(X + (size_t)n * d_in + k + 2 * t)) : 0u;
+            b[c][1] = ok && k1ok ? __ldg(reinterpret_cast<const uint32_t*>(X + (size_t)n * d_in + k + 2 * t + 8)) : 0u;
         }
 #pragma unroll
         for (int i = 0; i < 2; i++)
@@ -1491,6 +1563,23 @@ __device__ __forceinline__ void qlr_prefill_wg_impl(
     const int per = (KT + S - 1) / S, ktb = z * per, nk = max(0, min(KT, ktb + per) - ktb);
     const int nlr = (z == 0 && rank > 0) ? (rank + 63) / 64 : 0, total = nlr + nk;
 
+    // per-thread copy assignments of a Q stage, fixed over k tiles (sources advance with kt):
+    // X chunk xc of tokens xn0 + 16i; code lane ct_l of tile ct (stored at chunk L ^ ((L >> 3) & 3));
+    // scale chunk of tile tid / (4·GT)
+    const int xc = tid & 15, xn0 = tid >> 4;
+    const int xdst = (xc >> 3) * 16384 + xn0 * 128 + (((xc & 7) ^ (xn0 & 7)) << 4);
+    unsigned xmask = 0;
+#pragma unroll
+    for (int i = 0; i < 8; i++) xmask |= (nb * 128 + xn0 + 16 * i < T ? 1u : 0u) << i;
+    const int ct = tid >> 5, ct_l = tid & 31;
+    const bool cvalid = mb * 8 + ct < MT;
+    const int cdst = ct * 512 + ((ct_l ^ ((ct_l >> 3) & 3)) << 4);
+    const uint4* csrc = qt + ((size_t)(mb * 8 + ct) * KT) * 32 + ct_l;
+    const bool svalid = tid < 32 * GT && mb * 8 + tid / (4 * GT) < MT;
+    const int sdst = tid < 32 * GT ? (tid / (4 * GT)) * GT * 64 + (tid % (4 * GT)) * 16 : 0;
+    const unsigned char* ssrc = reinterpret_cast<const unsigned char*>(sz) +
+                                (tid < 32 * GT ? ((size_t)(mb * 8 + tid / (4 * GT)) * KT) * GT * 64 + (tid % (4 * GT)) * 16 : 0);
+
     auto load_stage = [&](int st, int it) {
         unsigned char* base = smem + st * PW_STAGE;
         if (it < nlr) {  // Tm (128 tokens) and L (128 rows) × 64 ranks from r0; 4-bit L raw (converted when consumed)
@@ -1515,29 +1604,19 @@ __device__ __forceinline__ void qlr_prefill_wg_impl(
                 }
             }
         } else {
-            const int kt = ktb + it - nlr;
+            const int kt = ktb + it - nlr, kx = kt * 128;
+            // X: thread owns chunk xc of tokens xn0 + 16i (i = 0..7): fixed destinations, source stride 16 rows
+            const __half* xs = X + (size_t)(nb * 128 + xn0) * d_in + kx + 8 * xc;
+            const bool kv = kx + 8 * xc < d_in;
 #pragma unroll
-            for (int i = 0; i < 8; i++) {  // X: 128 tokens × 16 chunks of 8 inputs
-                const int q = tid + 256 * i, n = q >> 4, c = q & 15, tok = nb * 128 + n, k = kt * 128 + 8 * c;
-                const bool v = tok < T && k < d_in;
-                cp_async16(base + (c >> 3) * 16384 + n * 128 + (((c & 7) ^ (n & 7)) << 4),
-                           v ? (const void*)(X + (size_t)tok * d_in + k) : (const void*)X, v ? 16 : 0);
+            for (int i = 0; i < 8; i++) {
+                const bool v = kv && ((xmask >> i) & 1);
+                cp_async16(base + xdst + 2048 * i, v ? (const void*)(xs + (size_t)16 * i * d_in) : (const void*)X, v ? 16 : 0);
             }
-            {  // codes: 8 tiles × 32 lanes
-                const int tl = tid >> 5, L = tid & 31, mt = mb * 8 + tl;
-                const bool v = mt < MT;
-                cp_async16(base + 32768 + tl * 512 + ((L ^ ((L >> 3) & 3)) << 4),
-                           v ? (const void*)(qt + ((size_t)mt * KT + kt) * 32 + L) : (const void*)qt, v ? 16 : 0);
-            }
-            if (tid < 32 * GT) {  // scales: 8 tiles × GT·4 chunks
-                const int tl = tid / (4 * GT), part = tid % (4 * GT), mt = mb * 8 + tl;
-                const bool v = mt < MT;
-                const unsigned char* src = reinterpret_cast<const unsigned char*>(sz) + ((size_t)mt * KT + kt) * GT * 64 + part * 16;
-                cp_async16(base + 36864 + tl * GT * 64 + part * 16, v ? (const void*)src : (const void*)sz, v ? 16 : 0);
-            }
+            cp_async16(base + 32768 + cdst, cvalid ? (const void*)(csrc + (size_t)kt * 32) : (const void*)qt, cvalid ? 16 : 0);
+            if (tid < 32 * GT) cp_async16(base + 36864 + sdst, svalid ? (const void*)(ssrc + (size_t)kt * GT * 64) : (const void*)sz, svalid ? 16 : 0);
         }
     };
-
     float d[64];
 #pragma unroll
     for (int i = 0; i < 64; i++) d[i] = 0.f;
@@ -1580,14 +1659,15 @@ __device__ __forceinline__ void qlr_prefill_wg_impl(
             }
             wg_wait<0>();
         } else {
-            const unsigned char* Cs = smem + (it & 1) * PW_STAGE + 32768 + mtl * 512;
-            const unsigned char* Ss = smem + (it & 1) * PW_STAGE + 36864 + mtl * GT * 64;
+            const unsigned char* Cs = smem + (it & 1) * PW_STAGE + 32768 + mtl * 512 + 64 * g;
+            const unsigned char* Ss = smem + (it & 1) * PW_STAGE + 36864 + mtl * GT * 64 + 8 * g;
             uint32_t a[NA][4];
+            uint4 cq;
 #pragma unroll
             for (int s = 0; s < 8; s++) {
-                const uint2 cw = *reinterpret_cast<const uint2*>(Cs + (((4 * g + (s >> 1)) ^ (g >> 1)) << 4) + 8 * (s & 1));
-                const uint2 sc = *reinterpret_cast<const uint2*>(Ss + (((s * GT) >> 3) * 8 + g) * 8);
-                const uint32_t w0 = cw.x >> (4 * t), w1 = cw.y >> (4 * t);
+                if ((s & 1) == 0) cq = *reinterpret_cast<const uint4*>(Cs + (((s >> 1) ^ (g >> 1)) << 4));
+                const uint2 sc = *reinterpret_cast<const uint2*>(Ss + ((s * GT) >> 3) * 64);
+                const uint32_t w0 = ((s & 1) ? cq.z : cq.x) >> (4 * t), w1 = ((s & 1) ? cq.w : cq.y) >> (4 * t);
                 uint32_t (&A)[4] = a[s % NA];
                 // rows g (bits 0–1 of each half: magic 1024) and g+8 (bits 2–3: magic 256)
                 A[0] = as_u32(__hsub2(as_h2(lop3_and_or(w0, 0x00030003u, 0x64006400u)), as_h2(0x64006400u)));

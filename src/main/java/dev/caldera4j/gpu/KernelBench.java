@@ -280,9 +280,17 @@ public final class KernelBench {
                     medianUs(ls.length, i -> k.prefillFused(ls[i], x, T, y, ws, 0, false)));
             log.printf("      %s prefill wgmma, 3 A buffers %8.2f us%n", cfg,
                     medianUs(ls.length, i -> k.prefillFused(ls[i], x, T, y, ws, 0, true, "qlr_prefill_wg3")));
-            if (rank > 0)
+            if (rank > 0) {
                 log.printf("      %s prefill wgmma, rank 0 (Q alone) %8.2f us%n", cfg,
                         medianUs(ls.length, i -> k.prefillUnfusedLrQOnly(ls[i], x, T, y, ws)));
+                log.printf("      %s parts: Tm by lr_xr_partial %8.2f us, Tm by gemm_f16 %8.2f us, main kernel %8.2f us%n", cfg,
+                        medianUs(ls.length, i -> k.lowRankInputXr(ls[i], x, T, ws)), medianUs(ls.length, i -> k.lowRankInput(ls[i], x, T, ws)),
+                        medianUs(ls.length, i -> k.prefillKernelOnly(ls[i], x, T, y, ws)));
+                k.xrTm = false;
+                log.printf("      %s prefill wgmma with Tm by gemm_f16 %8.2f us%n", cfg,
+                        medianUs(ls.length, i -> k.prefillFused(ls[i], x, T, y, ws, 0)));
+                k.xrTm = true;
+            }
         }
         if (quick)
             for (int S : new int[] {1, 2, 4})

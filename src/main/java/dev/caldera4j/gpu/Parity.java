@@ -118,6 +118,11 @@ public final class Parity {
                 check(out, note, gpu, c, "prefill_mma", FUSED, ref, scale, rows, yb, () -> k.prefillFused(dl, xb, c.tokens, yb, ws, 0, false));
                 check(out, note, gpu, c, "prefill_wg3", FUSED, ref, scale, rows, yb,
                         () -> k.prefillFused(dl, xb, c.tokens, yb, ws, 0, true, "qlr_prefill_wg3"));
+                if (c.rank > 0) {  // Tm by gemm_f16 instead of lr_xr_partial
+                    k.xrTm = !k.xrTm;
+                    check(out, note, gpu, c, "prefill_tm_alt", FUSED, ref, scale, rows, yb, () -> k.prefillFused(dl, xb, c.tokens, yb, ws, 0));
+                    k.xrTm = !k.xrTm;
+                }
             }
             if (c.tokens > 1) {
                 check(out, note, gpu, c, "prefill_s1", FUSED, ref, scale, rows, yb, () -> k.prefillFused(dl, xb, c.tokens, yb, ws, 1));

@@ -334,10 +334,13 @@ public final class QlrKernels {
         return prefillSplit(l, T, wgmma);
     }
 
-    /** Split over d_in for lr_xr_partial: about two blocks of 64 ranks × 64 tokens per SM, at least 64 inputs each. */
+    /**
+     * Split over d_in for lr_xr_partial: at least two blocks of 64 ranks × 64 tokens per SM and at
+     * most 256 inputs per block (its loads are one round trip per two k steps), at least 64 inputs each.
+     */
     public int xrSplit(DeviceLayer l, int T) {
         int base = ((l.rank + 63) / 64) * ((T + 63) / 64);
-        return Math.max(1, Math.min(2 * gpu.smCount / base, l.dIn / 64));
+        return Math.max(1, Math.min(Math.max(2 * gpu.smCount / base, (l.dIn + 255) / 256), l.dIn / 64));
     }
 
     /** Split over k for gemm_f16 (one block per SM): about one block per SM, at least 2 k tiles of 64 per split. */
@@ -366,16 +369,26 @@ public final class QlrKernels {
             throw new IllegalArgumentException("qlr_prefill_wg needs wgmma (compute capability 9.0, " + Gpu.PTX_SM90A + "); this device runs "
                     + gpu.ptxResource);
         if (l.rank > 0) {
-            if (wg) {  // Tm = X·Rᵀ by lr_xr_partial (R dequantised in registers) + reduce_splitk
-                int S = xrSplit(l, T);
-                gpu.launchWith("lr_xr_partial", l.shapes() + " T=" + T + " S=" + S, (l.rank + 63) / 64, (T + 63) / 64, S, 128, 0,
-                        w.ws, X, l.R, l.Rsz, T, l.dIn, l.rank, l.br, l.gR, S);
-                reduce(w.tm, w.ws, S, (long) T * l.rank);
-            } else {
-                lowRankInput(l, X, T, w);
-            }
+            if (wg && xrTm) lowRankInputXr(l, X, T, w);
+            else lowRankInput(l, X, T, w);
         }
         prefillKernel(l, X, T, Y, w, split, l.rank, wg, wgKernel);
+    }
+
+    /** Whether the wgmma prefill computes Tm by lr_xr_partial (else: R → fp16, gemm_f16); the quick benchmark times both. */
+    boolean xrTm = true;
+
+    /** Tm (T, rank) = X·Rᵀ in fp16 by lr_xr_partial (R dequantised in registers) + reduce_splitk. */
+    void lowRankInputXr(DeviceLayer l, Buffer X, int T, Workspace w) {
+        int S = xrSplit(l, T);
+        gpu.launchWith("lr_xr_partial", l.shapes() + " T=" + T + " S=" + S, (l.rank + 63) / 64, (T + 63) / 64, S, 128, 0,
+                w.ws, X, l.R, l.Rsz, T, l.dIn, l.rank, l.br, l.gR, S);
+        reduce(w.tm, w.ws, S, (long) T * l.rank);
+    }
+
+    /** The fused prefill's main kernel alone (Tm must be in the workspace already), for timing its share. */
+    void prefillKernelOnly(DeviceLayer l, Buffer X, int T, Buffer Y, Workspace w) {
+        prefillKernel(l, X, T, Y, w, 0, l.rank, wgmma);
     }
 
     private void prefillKernel(DeviceLayer l, Buffer X, int T, Buffer Y, Workspace w, int split, int rank, boolean wg) {
@@ -398,7 +411,7 @@ public final class QlrKernels {
     }
 
     /** Tm (T, rank) = X·Rᵀ in fp16, through gemm_f16 split over d_in (R dequantised first when 4-bit). */
-    private void lowRankInput(DeviceLayer l, Buffer X, int T, Workspace w) {
+    void lowRankInput(DeviceLayer l, Buffer X, int T, Workspace w) {
         Buffer R16 = l.br == 16 ? l.R : w.r16;
         if (l.br == 4) dequantFactor(R16, l.R, l.Rsz, l.rank, l.dIn, l.gR);
         gemmF16(w.tm, R16, X, l.rank, T, l.dIn, w);
