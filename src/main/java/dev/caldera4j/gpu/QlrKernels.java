@@ -15,9 +15,9 @@ import java.util.List;
 public final class QlrKernels {
 
     /** Every kernel name the Java side launches; a test checks each is an .entry of every PTX file. */
-    public static final List<String> KERNELS = List.of("lr_rx_partial", "lr_lt_decode", "qlr_decode3m_fold_rb1", "qlr_decode3m_fold_rb2",
-            "qlr_decode5", "qlr_decode5_fold", "qlr_decode5_fold_p8", "qlr_decode6", "qlr_decode6_fold", "qlr_decode6_fold_p8",
-            "lr_xr_partial", "qlr_prefill", "qlr_prefill_wg3", "qlr_prefill_wg", "reduce_splitk", "gemm_f16", "gemv_f16",
+    public static final List<String> KERNELS = List.of("lr_rx_partial", "lr_lt_decode", "qlr_decode3_rb1", "qlr_decode3_rb2",
+            "qlr_decode3m_fold_rb1", "qlr_decode3m_fold_rb2", "qlr_decode5", "qlr_decode5_fold", "qlr_prefill", "qlr_prefill_wg",
+            "reduce_splitk", "gemm_f16", "gemv_f16",
             "dequant_q_f16", "dequant_f4_f16", "add_f16", "spin_wait");
 
     /** L rows of a v4 decode block are staged in shared memory up to this many bytes (DEC_LSTAGE in qlr.cu). */
@@ -130,12 +130,12 @@ public final class QlrKernels {
         for (int T = 1; T <= maxTokens; T++) {
             ws = Math.max(ws, (long) Math.max(prefillSplit(l, T, false), wgmma ? prefillSplit(l, T, true) : 1) * T * l.dOut);
             ws = Math.max(ws, (long) gemmSplit(l.dOut, T, l.dIn) * T * l.dOut);
-            if (rank > 0) ws = Math.max(ws, (long) Math.max(gemmSplit(rank, T, l.dIn), xrSplit(l, T)) * T * rank);
+            if (rank > 0) ws = Math.max(ws, (long) gemmSplit(rank, T, l.dIn) * T * rank);
         }
         int cMax = l.dIn / 256 + 1;
         Buffer sync = gpu.alloc(16, "decode counters");
         gpu.zero(sync);
-        long partFloats = (long) l.MT * Math.max(decodeConfig(l, 5).cmax(), decodeConfig(l, 6).cmax()) * 16;
+        long partFloats = (long) l.MT * decodeConfig(l, 5, D5_P, 0).cmax() * 16;
         Buffer cnt = gpu.alloc(4L * l.MT, "decode row-tile counters");
         gpu.zero(cnt);
         return new Workspace(l.dOut, l.dIn, rank, maxTokens,
@@ -165,67 +165,55 @@ public final class QlrKernels {
         return l.KT * 256 + l.KT * 16 + D5_WARPS * P * (512 + 64 * l.GT);
     }
 
-    /** Streaming warps per qlr_decode6 block (+1 LR warp), and its dynamic shared memory (d6_smem in qlr.cu). */
-    static final int D6_STREAM = 15, D6_LRMAX = 16;
-
-    static int d6Smem(DeviceLayer l, int P) {
-        return l.KT * 272 + (l.rank * 4 + 15) / 16 * 16 + D6_LRMAX * 64 + D6_STREAM * P * 768;
-    }
-
     /**
-     * Launch configuration of the fused decode. version 5: one launch (qlr_decode5[_fold]),
-     * {@code grid} persistent blocks of 512 threads, fold = scales applied after the mma (one scale
-     * group per tile), cmax = partial-sum slots per row tile. version 4 (v3m, kept for comparison):
-     * R·x in C chunks of {@code chunk} inputs by lr_rx_partial, then qlr_decode3m_fold_rb{rb}.
+     * Launch configuration of the fused decode. version 3 (any group) and 4 (v3m: one scale group
+     * per tile): R·x in C chunks of {@code chunk} inputs by lr_rx_partial, then the persistent
+     * qlr_decode3_rb{rb} / qlr_decode3m_fold_rb{rb} over strips of rb row tiles, L rows staged in
+     * shared memory when they fit; version 5: one launch (qlr_decode5[_fold]), {@code grid}
+     * persistent blocks of 512 threads, P ring slots per warp, cmax partial-sum slots per row tile.
      */
     public record DecodeConfig(int version, int rb, int C, int chunk, boolean fold, boolean lstaged, int smem, int grid, int cmax, int P) {
         String kernel() {
-            return version >= 5 ? "qlr_decode" + version + (fold ? "_fold" + (P == 8 ? "_p8" : "") : "") : "qlr_decode3m_fold_rb" + rb;
+            return version == 5 ? "qlr_decode5" + (fold ? "_fold" : "") : version == 4 ? "qlr_decode3m_fold_rb" + rb : "qlr_decode3_rb" + rb;
         }
 
         @Override
         public String toString() {
-            return "v" + version + (version >= 5 ? " P" + P : " rb" + rb + " C" + C) + (fold ? " fold" : "") + (lstaged ? " L-staged" : "")
+            return "v" + version + (version == 5 ? " P" + P : " rb" + rb + " C" + C) + (fold ? " fold" : "") + (lstaged ? " L-staged" : "")
                     + " grid " + grid + " smem " + smem;
         }
     }
 
-    /** The fused decode's configuration (version 6). */
+    /**
+     * The fused decode's configuration: version 4 (v3m) where one scale group covers a tile, else
+     * version 3 — the fastest measured on the H200 (results/kernels-h200.log; version 5 is timed
+     * beside them by KernelBench).
+     */
     public DecodeConfig decodeConfig(DeviceLayer l) {
-        return decodeConfig(l, 6);
+        return decodeConfig(l, l.GT == 1 ? 4 : 3);
     }
 
-    /**
-     * version 5: grid = resident blocks (occupancy from the driver) × SMs, but no more blocks than
-     * there are 16-tile groups (tiny layers); version 4 (v3m, needs one scale group per tile, else
-     * version 5 is returned): rb 2 when there are at least as many 32-row strips as SMs.
-     */
+    /** version 3, 4 (falls back to 3 without one scale group per tile) or 5 (one block per SM: measured faster than two). */
     public DecodeConfig decodeConfig(DeviceLayer l, int version) {
-        return decodeConfig(l, version, D5_P, 0);
+        return decodeConfig(l, version, D5_P, 1);
     }
 
-    /**
-     * As above; for version 5 with ring depth P (4, or 8 with fold) and at most maxPerSm blocks per
-     * SM (0: as many as fit) — the benchmark's quick set compares them.
-     */
+    /** As above; for version 5 with ring depth P = 4 and at most maxPerSm blocks per SM (0: as many as fit). */
     public DecodeConfig decodeConfig(DeviceLayer l, int version, int P, int maxPerSm) {
-        if (version == 4 && l.GT != 1) version = 6;
-        if (version >= 5) {
+        if (version == 4 && l.GT != 1) version = 3;
+        if (version == 5) {
             boolean fold = l.GT == 1;
-            if (!fold) P = D5_P;
-            int smem = version == 5 ? d5Smem(l, P) : d6Smem(l, P);
+            int smem = d5Smem(l, P);
             if (smem > gpu.maxSmemOptin)
                 throw new IllegalArgumentException("decode of " + l.shapes() + " needs " + smem + " bytes of shared memory (x and the tile"
                         + " rings), the device allows " + gpu.maxSmemOptin + "; d_in is too large for qlr_decode5");
             long N = (long) l.MT * l.KT;
-            String kernel = "qlr_decode" + version + (fold ? "_fold" + (P == 8 ? "_p8" : "") : "");
-            int perSm = gpu.blocksPerSm(kernel, smem, D5_THREADS);
+            int perSm = gpu.blocksPerSm("qlr_decode5" + (fold ? "_fold" : ""), smem, D5_THREADS);
             if (maxPerSm > 0) perSm = Math.min(perSm, maxPerSm);
-            int warps = version == 5 ? D5_WARPS : D6_STREAM;
-            int grid = (int) Math.max(1, Math.min((long) perSm * gpu.smCount, (N + warps - 1) / warps));
-            long W = (long) grid * warps;
+            int grid = (int) Math.max(1, Math.min((long) perSm * gpu.smCount, (N + D5_WARPS - 1) / D5_WARPS));
+            long W = (long) grid * D5_WARPS;
             int cmax = (int) ((l.KT * W + N - 1) / N + 2);
-            return new DecodeConfig(version, 1, 1, l.dIn, fold, false, smem, grid, cmax, P);
+            return new DecodeConfig(5, 1, 1, l.dIn, fold, false, smem, grid, cmax, P);
         }
         int rb = l.MT / 2 >= gpu.smCount ? 2 : 1, rank = l.rank;
         int strips = (l.MT + rb - 1) / rb;
@@ -237,15 +225,16 @@ public final class QlrKernels {
             C = (l.dIn + chunk - 1) / chunk;
         }
         boolean lstaged = rank > 0 && 16 * rb * lRowBytes(l) + (l.bl == 4 ? 16 * rb * (rank / l.gL) * 4 : 0) <= DEC_LSTAGE;
-        int smem = v4Smem(l, rb, C, lstaged);
-        int slots = gpu.blocksPerSm("qlr_decode3m_fold_rb" + rb, smem, Gpu.THREADS) * gpu.smCount;
-        return new DecodeConfig(4, rb, C, chunk, true, lstaged, smem, Math.max(1, Math.min(strips, slots)), 0, 0);
+        int smem = v3Smem(l, rb, C, lstaged, version == 4);
+        String kernel = version == 4 ? "qlr_decode3m_fold_rb" + rb : "qlr_decode3_rb" + rb;
+        int slots = gpu.blocksPerSm(kernel, smem, Gpu.THREADS) * gpu.smCount;
+        return new DecodeConfig(version, rb, C, chunk, version == 4, lstaged, smem, Math.max(1, Math.min(strips, slots)), 0, 0);
     }
 
-    /** Dynamic shared memory of qlr_decode3m (dec_smem in qlr.cu with fold 2, two stages). */
-    static int v4Smem(DeviceLayer l, int rb, int C, boolean lstaged) {
+    /** Dynamic shared memory of qlr_decode3 / qlr_decode3m (dec_smem in qlr.cu: fold 0, or 2 for v3m; two stages). */
+    static int v3Smem(DeviceLayer l, int rb, int C, boolean lstaged, boolean magic) {
         int xsum = l.KT * 256;
-        int tpart = xsum + (l.KT * 4 * 3 + 15) / 16 * 16;
+        int tpart = xsum + (magic ? (l.KT * 4 * 3 + 15) / 16 * 16 : 0);
         int L = tpart + (l.rank > 0 ? C * l.rank * 4 : 0);
         int Lsz = L + (lstaged ? 16 * rb * lRowBytes(l) : 0);
         return Lsz + (lstaged && l.bl == 4 ? 16 * rb * (l.rank / l.gL) * 4 : 0);
@@ -268,7 +257,7 @@ public final class QlrKernels {
     }
 
     private void decodeKernel(DeviceLayer l, Buffer x, Buffer y, Workspace w, DecodeConfig cfg, int rank) {
-        if (cfg.version >= 5) {
+        if (cfg.version == 5) {
             if ((long) l.MT * cfg.cmax * 16 * 4 > w.part.bytes())
                 throw new IllegalArgumentException("decode config " + cfg + " needs " + (long) l.MT * cfg.cmax * 64
                         + " bytes of partial sums, the workspace has " + w.part.bytes() + "; make the workspace with this QlrKernels");
@@ -334,15 +323,6 @@ public final class QlrKernels {
         return prefillSplit(l, T, wgmma);
     }
 
-    /**
-     * Split over d_in for lr_xr_partial: at least two blocks of 64 ranks × 64 tokens per SM and at
-     * most 256 inputs per block (its loads are one round trip per two k steps), at least 64 inputs each.
-     */
-    public int xrSplit(DeviceLayer l, int T) {
-        int base = ((l.rank + 63) / 64) * ((T + 63) / 64);
-        return Math.max(1, Math.min(Math.max(2 * gpu.smCount / base, (l.dIn + 255) / 256), l.dIn / 64));
-    }
-
     /** Split over k for gemm_f16 (one block per SM): about one block per SM, at least 2 k tiles of 64 per split. */
     public int gemmSplit(int M, int N, int K) {
         int base = ((N + G_BN - 1) / G_BN) * ((M + G_BM - 1) / G_BM);
@@ -359,31 +339,12 @@ public final class QlrKernels {
 
     /** As above with the kernel chosen: wg = qlr_prefill_wg (needs the sm_90a PTX), else qlr_prefill (mma.sync). */
     public void prefillFused(DeviceLayer l, Buffer X, int T, Buffer Y, Workspace w, int split, boolean wg) {
-        prefillFused(l, X, T, Y, w, split, wg, "qlr_prefill_wg");
-    }
-
-    /** As above, naming the wgmma kernel variant (qlr_prefill_wg: 2 A buffers per warp, qlr_prefill_wg3: 3). */
-    public void prefillFused(DeviceLayer l, Buffer X, int T, Buffer Y, Workspace w, int split, boolean wg, String wgKernel) {
         checkWorkspace(l, w, T);
         if (wg && !wgmma)
             throw new IllegalArgumentException("qlr_prefill_wg needs wgmma (compute capability 9.0, " + Gpu.PTX_SM90A + "); this device runs "
                     + gpu.ptxResource);
-        if (l.rank > 0) {
-            if (wg && xrTm) lowRankInputXr(l, X, T, w);
-            else lowRankInput(l, X, T, w);
-        }
-        prefillKernel(l, X, T, Y, w, split, l.rank, wg, wgKernel);
-    }
-
-    /** Whether the wgmma prefill computes Tm by lr_xr_partial (else: R → fp16, gemm_f16); the quick benchmark times both. */
-    boolean xrTm = true;
-
-    /** Tm (T, rank) = X·Rᵀ in fp16 by lr_xr_partial (R dequantised in registers) + reduce_splitk. */
-    void lowRankInputXr(DeviceLayer l, Buffer X, int T, Workspace w) {
-        int S = xrSplit(l, T);
-        gpu.launchWith("lr_xr_partial", l.shapes() + " T=" + T + " S=" + S, (l.rank + 63) / 64, (T + 63) / 64, S, 128, 0,
-                w.ws, X, l.R, l.Rsz, T, l.dIn, l.rank, l.br, l.gR, S);
-        reduce(w.tm, w.ws, S, (long) T * l.rank);
+        if (l.rank > 0) lowRankInput(l, X, T, w);
+        prefillKernel(l, X, T, Y, w, split, l.rank, wg);
     }
 
     /** The fused prefill's main kernel alone (Tm must be in the workspace already), for timing its share. */
@@ -392,15 +353,11 @@ public final class QlrKernels {
     }
 
     private void prefillKernel(DeviceLayer l, Buffer X, int T, Buffer Y, Workspace w, int split, int rank, boolean wg) {
-        prefillKernel(l, X, T, Y, w, split, rank, wg, "qlr_prefill_wg");
-    }
-
-    private void prefillKernel(DeviceLayer l, Buffer X, int T, Buffer Y, Workspace w, int split, int rank, boolean wg, String wgKernel) {
         int S = split > 0 ? Math.min(split, l.KT) : prefillSplit(l, T, wg);
         if ((long) S * T * l.dOut > w.wsFloats && S > 1)
             throw new IllegalArgumentException("split " + S + " needs " + (long) S * T * l.dOut + " floats of workspace, have " + w.wsFloats);
         if (wg) {
-            gpu.launch(wgKernel, l.shapes() + " T=" + T + " S=" + S, (T + PW_BN - 1) / PW_BN, (l.MT + 7) / 8, S, PW_SMEM,
+            gpu.launch("qlr_prefill_wg", l.shapes() + " T=" + T + " S=" + S, (T + PW_BN - 1) / PW_BN, (l.MT + 7) / 8, S, PW_SMEM,
                     Y, w.ws, X, l.qtiles, l.sz, rank == 0 ? null : w.tm, rank == 0 ? null : l.L, rank == 0 ? null : l.Lsz,
                     T, l.dOut, l.dIn, l.MT, l.KT, l.GT, rank, l.bl, l.gL, S);
         } else {
