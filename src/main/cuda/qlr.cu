@@ -57,25 +57,30 @@
 // word, code e in bits 4e..4e+3, little-endian along the row) and (s, z) interleaved as half2 per
 // (row, group). They are 1–3 % of the bytes, so a plain shift-and-mask decode is cheap enough.
 //
-// ## Decode: two-stage (lr_rx_partial, then qlr_decode) or one kernel (qlr_decode_single)
-// Stage 1: tpart[c][j] = Σ_{k in chunk c} R[j][k]·x[k] (one warp per (j, c); no atomics, so the
-// result is deterministic). Stage 2: a block owns RB row tiles (16·RB rows); its 8 warps split
-// the k tiles (warp w takes kt = w, w+8, …), accumulate in mma fragments (fp32), reduce through
-// shared memory, then add L[o]·t (t = Σ_c tpart[c]) and write y in fp16. The single-kernel
-// variant takes a logical block id from an atomic ticket, so the first nT logical blocks are
-// running before any block waits; they compute tpart first and publish it with a counter, and
-// every block waits for that counter only after its own Q work (no deadlock, no grid barrier).
-// The last block to finish resets the three counters for the next launch.
+// ## Decode: v3 / v4 (lr_rx_partial, then qlr_decode3[m]) and v5 (qlr_decode5, one launch)
+// v3/v4: stage 1 tpart[c][j] = Σ_{k in chunk c} R[j][k]·x[k] (one warp per (j, c); no atomics,
+// deterministic). Stage 2: persistent blocks loop over strips of RB row tiles; the 8 warps of a
+// block split the k tiles (warp w takes kt = w, w+8, …) with a register ring of 4 tiles, reduce
+// through shared memory, add L·t (t = Σ_c tpart[c], L rows staged by cp.async) and write y.
+// v4 (qlr_decode3m, one scale group per tile) keeps magic + q in the A fragments and subtracts
+// the magic part per tile in fp32 (fold); v3 (qlr_decode3) dequantises fully (any group).
+// v5: one launch. The MT·KT tiles in memory order are cut into equal ranges, one per warp of a
+// persistent grid; each warp streams its range through a 4-slot cp.async ring in shared memory;
+// per row-tile segment it adds its slice of L·t and publishes 16 partial sums; the warp that
+// completes a row tile (counter per row tile) sums the partials in range order and writes y.
+// Blocks compute t = R·x (rows by ticket order) at start. Details at qlr_decode5_impl.
 //
-// ## Prefill: qlr_prefill (+ gemm_f16 for Tm = X·Rᵀ, + reduce_splitk when split over k)
-// Block tile 256 rows × 64 tokens, 8 warps as 4 (rows) × 2 (tokens), warp tile 64 × 32
-// (4 m16 × 4 n8 → 16 mma per k16 step, 64 fp32 accumulators). Per 128-input k tile one
-// pipeline stage holds X (64 tokens × 256 B, 16-byte chunks XOR-swizzled so the 16-byte B loads
-// of 8 lanes hit 8 different bank groups), the codes (16 tiles × 512 B) and the (s, −z·s) pairs.
-// The low-rank term is computed first (before the first stage lands, to overlap its L2 latency
-// with the prologue copies): acc += Tm·Lᵀ with A from L (dequantised in registers) and B from
-// Tm (fp16, T × r). Small d_out leave SMs idle, so the host splits k over gridDim.z blocks
-// that write fp32 partials; reduce_splitk sums them in a fixed order (deterministic).
+// ## Prefill: qlr_prefill_wg (wgmma, sm_90a) or qlr_prefill (mma.sync, other devices)
+// Tm = X·Rᵀ by gemm_f16 (R dequantised to fp16 first when 4-bit) + reduce_splitk, then one kernel:
+// qlr_prefill_wg: block 128 rows × 128 tokens, 2 warpgroups, wgmma.m64n128k16 with A = Q from
+// registers (codes regathered to natural k order from shared memory, see its comment) and B = X
+// from 128-byte-swizzled shared memory, two cp.async stages; the low-rank term first as extra k
+// steps with A = L and B = Tm both from shared memory (4-bit L converted in shared memory).
+// qlr_prefill (mma.sync): block tile 256 rows × 64 tokens, 8 warps as 4 (rows) × 2 (tokens), warp
+// tile 64 × 32, 3-stage cp.async pipeline of X (swizzled), codes and scales; the low-rank term
+// first: acc += Tm·Lᵀ with A from L (dequantised in registers) and B from Tm. Small d_out leave
+// SMs idle, so the host splits k over gridDim.z blocks that write fp32 partials; reduce_splitk sums
+// them in a fixed order (deterministic).
 //
 // ## Numerics
 // Weights are rounded once to fp16 ((q − z)·s with −z·s rounded to fp16); products and sums are
@@ -83,8 +88,8 @@
 // is stored in fp16 between kernels.
 //
 // ## Measured on the H200 (KernelBench; results/kernels-h200.{json,log}, ncu in *-ncu.txt)
-// Copy rate 4.23 TB/s (read + write). gate/up 29568×8192, 1 token, group 128, rank 128, 4-bit L/R
-// (70.7 MB must move, 16.7 µs at the copy rate):
+// Copy rate 4.23–4.26 TB/s (read + write). gate/up 29568×8192, 1 token, group 128, rank 128, 4-bit
+// L/R (70.7 MB must move, 16.7 µs at the copy rate; ≥ 75 % of it means ≤ 22.3 µs):
 //   v1  block per 16-row strip, loads → wait → compute per 2 k tiles, t summed at block start:
 //       48.4 µs; SASS: 145 instructions per 2048-weight tile, half-constants rebuilt in the loop.
 //   v2  register ring of 4 k tiles, x/tpart/L staged by cp.async, scale fold for group ≥ 128:
@@ -92,13 +97,42 @@
 //       fixed per-block work (1848 blocks) cost as much as the codes.
 //   v3  persistent blocks, per-position magic (lop3 + hsub2), 16 threads per row in the epilogue:
 //       44.4 µs (rb2), 22.9 M instructions.
-//   v3m (qlr_decode3m) magic part subtracted per tile instead of per pair: 43.3 µs, 16.2 M
-//       instructions, DRAM 39 %, issue 43 %, 46 % of cycles with no eligible warp (4 warps per
-//       scheduler at 128 registers): now latency-bound as much as issue-bound.
-//   The single-kernel variant (ticketed producers) was 10–15 % slower than two stages in v1 and
-//   v2 (it serialises R·x inside the first blocks); the benchmark still times it and keeps the
-//   fastest candidate per shape. Prefill (mma.sync): 222–267 TFLOP/s, tensor pipe 36 %, 128-register
-//   cap with spills, 0.88 waves on gate/up; cuBLAS (wgmma) is about 2× faster at 128 tokens.
+//   v4  (v3m, qlr_decode3m) magic part subtracted per tile instead of per pair: 43.3 µs, 16.2 M
+//       instructions (137 per tile), DRAM 39 %, issue 43 %, 46 % of cycles with no eligible warp
+//       (4 warps per scheduler at 128 registers). Round 2: 42.4–43.6 µs; Q alone 36 µs, so the
+//       low-rank term (separate R·x launch + L·t per strip) costs about 7 µs.
+//   v5  (qlr_decode5) one launch, equal contiguous tile ranges per warp, cp.async ring (58
+//       registers, 32 warps per SM): 46.4 µs with 2 blocks per SM, 42.5 µs with 1 (now the
+//       default); Q alone 38.8 µs. ncu (2 blocks): 19.7 M instructions (166 per tile, 108 of them
+//       in the tile loop), issue 51 %, DRAM 34 %, L1 65 %. Ring depth 8 instead of 4: no change,
+//       so bytes in flight are not the limit; the per-segment fence/atomic/finalise round trips
+//       and instruction issue are. Final grid: v5 is the fastest candidate on gate/up for rank ≤ 128
+//       (40.1–43.5 µs at group 128, 46.4–49.0 at group 64); v4/v3 elsewhere (down 38.1–49.0 µs,
+//       q/o 16.8–21.8 µs).
+//   v6  (tried, removed) v5 with a 16th warp per block doing R·x, L·t and the row-tile sums so the
+//       15 streaming warps never wait (release-add of their partials): 59–63 µs — ncu: 12 cycles
+//       of barrier stall per instruction; row tiles complete only at the end of the stream, so
+//       one warp per block finalising them in turn is a serial tail (and its loops waited for one
+//       load round trip per iteration); Q alone 50–52 µs.
+//   So the decode stays at 2.2–3.2× cuBLAS fp16 (cuBLAS 120–124 µs), 35–46 % of the copy rate on
+//   the MLP shapes: the ≥ 75 % target is missed. What limits it (measured, not fixed): about 100
+//   issued instructions per tile at ~50 % issue efficiency (LDS latency, mma chain, MIO), i.e.
+//   ~25 µs of issue time for gate/up before any stop; reaching ~20 µs needs ~60 instructions per
+//   tile (x shared by two row tiles, fewer address/loop instructions) with the stream never stopped.
+// Prefill, 128 tokens (cuBLAS fp16 with wgmma: 130–141 µs on the MLP shapes):
+//   mma.sync qlr_prefill: 222–267 TFLOP/s, tensor pipe 36 %, 128-register cap with spills, 0.88
+//       waves: gate/up 249–342 µs (0.37–0.58× cuBLAS).
+//   wgmma qlr_prefill_wg, first version (2 A buffers, loader addresses computed per chunk): kernel
+//       150 µs on gate/up (ncu: tensor pipe 49 %, 547 instructions per warp and k tile, 3.4 warps
+//       per scheduler); fused 168.6 µs with L dequantised by a separate pass.
+//   lr_xr_partial (tried, removed): Tm = X·Rᵀ with R dequantised in registers, split over d_in —
+//       24 µs (gate/up) / 44 µs (down), latency-bound; gemm_f16 path 16 / 27 µs is kept.
+//   final: loader offsets precomputed, codes read 16 bytes per two k steps, 3 A buffers (about 1 %
+//       better than 2), 4-bit L converted inside the kernel. gate/up r128 4-bit: Q alone 137 µs,
+//       main kernel with the L·Tm steps 142.5 µs (ncu 149 µs, tensor pipe 51 %, 474 instructions
+//       per warp and k tile), Tm 16 µs → fused 154–172 µs = 0.78–0.88× cuBLAS; down 155–170 µs =
+//       0.83–0.91×. Target (≥ 1×) missed: the three small launches for Tm cost 16–27 µs and the
+//       main kernel reaches half the tensor pipe (231 blocks on 264 slots; 2 stages).
 //
 // ## Requirements checked on the host (GpuLayout / QlrKernels)
 // bq = 2; d_in % 16 == 0; group ∈ {32, 64, 128} or a multiple of 128; rank % 8 == 0 and
