@@ -12,7 +12,7 @@
 // ## Hardware reasons
 // * Decode is memory-bound: at 2.25 bits a 29568×8192 matrix is 68 MB, 16 µs at the H200's
 //   ~4.3 TB/s. So each lane issues 16-byte loads, a warp reads 512 contiguous bytes, and several
-//   loads are in flight per lane before the first use (DEC_U k-tiles × RB row tiles).
+//   loads are in flight per lane before the first use (a ring of k tiles per warp).
 // * But a 2-bit code carries little data per instruction: decoding costs ALU issue slots, and at
 //   2 bits the ALU budget is tight (about 1.5 instructions per weight are affordable at full
 //   bandwidth on 132 SMs). We therefore (a) decode two codes per instruction with the
@@ -144,7 +144,6 @@
 
 #define WARPS 8            // every kernel here runs 256 threads = 8 warps
 #define MAX_RANK 1024      // t lives in shared memory in decode
-#define DEC_U 2            // k tiles per warp per loop iteration in decode (loads in flight)
 
 // ------------------------------------------------------------------ small helpers
 
@@ -249,20 +248,6 @@ __device__ __forceinline__ void dequant_step(uint32_t (&a)[4], const uint4& code
         const __half2 q = __hfma2(as_h2(h), as_h2(pow4_neg(sh)), as_h2(bias_neg(sh)));
         const __half2 pr = as_h2((reg & 1) ? sc.y : sc.x);
         a[reg] = as_u32(__hfma2(q, __low2half2(pr), __high2half2(pr)));
-    }
-}
-
-// The bare codes q of k16 step J as A-fragment registers (no scale): lop3 + one hfma2 per pair.
-template <int J>
-__device__ __forceinline__ void dequant_q_only(uint32_t (&a)[4], const uint4& code) {
-    const uint32_t w = (J >> 1) == 0 ? code.x : (J >> 1) == 1 ? code.y : (J >> 1) == 2 ? code.z : code.w;
-    const uint32_t w10 = w >> 10;
-#pragma unroll
-    for (int reg = 0; reg < 4; reg++) {
-        const int p = 4 * (J & 1) + reg;
-        const int sh = p < 5 ? p : p - 5;
-        const uint32_t h = lop3_and_or(p < 5 ? w : w10, 0x00030003u << (2 * sh), 0x64006400u);
-        a[reg] = as_u32(__hfma2(as_h2(h), as_h2(pow4_neg(sh)), as_h2(bias_neg(sh))));
     }
 }
 

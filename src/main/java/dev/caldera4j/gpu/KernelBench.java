@@ -30,7 +30,7 @@ import jcuda.driver.CUevent;
  *
  * <pre>
  * java -cp '.device/lib/*' dev.caldera4j.gpu.KernelBench --out $OUT/kernels-h200.json \
- *     [--log FILE] [--set full|quick|none] [--parity full|quick|none] [--cublas tools/cublas_bench.py]
+ *     [--log FILE] [--set full|quick|profile|none] [--parity full|quick|none] [--cublas tools/cublas_bench.py]
  *     [--git-commit SHA] [--seed N]
  * </pre>
  *
