@@ -72,8 +72,11 @@ public final class Gpu implements AutoCloseable {
         }
     }
 
-    /** Threads per block of every kernel in qlr.cu. */
+    /** Threads per block of the kernels in qlr.cu (qlr_decode5 runs 512: see launchWith). */
     public static final int THREADS = 256;
+
+    /** PTX for compute capability 9.0 exactly (wgmma needs the arch-specific sm_90a target), and for everything else. */
+    public static final String PTX_SM90A = "qlr_sm90a.ptx", PTX_SM80 = "qlr_sm80.ptx";
 
     private static Availability availability;
 
@@ -149,8 +152,9 @@ public final class Gpu implements AutoCloseable {
         if (ccMajor < 8)
             throw new GpuException(deviceName + " has compute capability " + ccMajor + "." + ccMinor
                     + "; the kernels need 8.0 or newer (mma.sync m16n8k16, cp.async)");
-        // sm_90 PTX on Hopper and newer; the compute_80 PTX is JIT-compiled on 8.x (e.g. RTX 3090, sm_86)
-        ptxResource = ccMajor >= 9 ? "qlr_sm90.ptx" : "qlr_sm80.ptx";
+        // sm_90a PTX (wgmma) on compute capability 9.0 only: arch-specific code runs on no other chip. The compute_80
+        // PTX is JIT-compiled everywhere else (8.x such as an RTX 3090 = sm_86, and newer chips), without wgmma.
+        ptxResource = ccMajor == 9 && ccMinor == 0 ? PTX_SM90A : PTX_SM80;
         byte[] ptx = readPtx(ptxResource);
         check(cuModuleLoadData(module, ptx), "loading " + ptxResource + " (PTX from nvcc 13.0 needs an R580+ driver; this one is "
                 + driverVersion + ")");
@@ -201,10 +205,10 @@ public final class Gpu implements AutoCloseable {
         return f;
     }
 
-    /** Resident blocks of 256 threads per multiprocessor for a kernel. */
-    public int blocksPerSm(String kernel, int dynamicSmem) {
+    /** Resident blocks of {@code threads} threads per multiprocessor for a kernel. */
+    public int blocksPerSm(String kernel, int dynamicSmem, int threads) {
         int[] n = new int[1];
-        check(cuOccupancyMaxActiveBlocksPerMultiprocessor(n, function(kernel, dynamicSmem), THREADS, dynamicSmem),
+        check(cuOccupancyMaxActiveBlocksPerMultiprocessor(n, function(kernel, dynamicSmem), threads, dynamicSmem),
                 "occupancy of " + kernel);
         return n[0];
     }
@@ -215,6 +219,11 @@ public final class Gpu implements AutoCloseable {
      * {@code shapes} names the problem for error messages.
      */
     public void launch(String kernel, String shapes, int gx, int gy, int gz, int dynamicSmem, Object... args) {
+        launchWith(kernel, shapes, gx, gy, gz, THREADS, dynamicSmem, args);
+    }
+
+    /** As {@link #launch(String, String, int, int, int, int, Object...)} with {@code threads} threads per block. */
+    public void launchWith(String kernel, String shapes, int gx, int gy, int gz, int threads, int dynamicSmem, Object... args) {
         CUfunction f = function(kernel, dynamicSmem);
         Pointer[] ps = new Pointer[args.length];
         for (int i = 0; i < args.length; i++) {
@@ -229,7 +238,7 @@ public final class Gpu implements AutoCloseable {
             };
         }
         lastLaunch = kernel + " [" + shapes + ", grid " + gx + "×" + gy + "×" + gz + "]";
-        check(cuLaunchKernel(f, gx, gy, gz, THREADS, 1, 1, dynamicSmem, stream, Pointer.to(ps), null), "launch of " + lastLaunch);
+        check(cuLaunchKernel(f, gx, gy, gz, threads, 1, 1, dynamicSmem, stream, Pointer.to(ps), null), "launch of " + lastLaunch);
     }
 
     /** Waits for the stream; a fault inside a kernel surfaces here, named by the last launch. */

@@ -30,7 +30,7 @@ import jcuda.driver.CUevent;
  *
  * <pre>
  * java -cp '.device/lib/*' dev.caldera4j.gpu.KernelBench --out $OUT/kernels-h200.json \
- *     [--log FILE] [--set full|quick|none] [--parity full|quick|none] [--cublas tools/cublas_bench.py]
+ *     [--log FILE] [--set full|quick|profile|none] [--parity full|quick|none] [--cublas tools/cublas_bench.py]
  *     [--git-commit SHA] [--seed N]
  * </pre>
  *
@@ -186,9 +186,14 @@ public final class KernelBench {
 
     // ---------------------------------------------------------------- the grid
 
+    /** The MLP shapes (gate/up and down): the targets, and the quick set. */
+    static boolean mlp(Shape s) {
+        return s.name.equals("gate/up") || s.name.equals("down");
+    }
+
     void benchmark(boolean quick) {
         for (Shape s : SHAPES) {
-            if (quick && !(s.name.equals("gate/up") || s.name.equals("q/o"))) continue;
+            if (quick && !mlp(s)) continue;
             fp16(s, quick);
             for (int group : quick ? new int[] {128} : new int[] {128, 64}) {
                 long seed = s.dOut * 7919L + s.dIn * 31L + group;
@@ -220,7 +225,7 @@ public final class KernelBench {
         Buffer x = gpu.upload(RandomLayers.activations(12, T, s.dIn), "x"), y = gpu.alloc(2L * T * s.dOut, "y");
         Buffer W = gpu.upload(RandomLayers.fp16Matrix(13, s.dOut, s.dIn, 0.01), "W16");
         for (int rep = 0; rep < 2; rep++) {
-            k.decodeFused(l, x, y, ws, k.decodeConfig(l, false, 0, 4));
+            k.decodeFused(l, x, y, ws, k.decodeConfig(l));
             k.prefillFused(l, x, T, y, ws, 0);
             k.gemvF16(y, W, x, s.dOut, s.dIn);
             k.gemmF16(y, W, x, s.dOut, T, s.dIn, ws);
@@ -245,37 +250,19 @@ public final class KernelBench {
         long bytes1 = w.bytes() + 2L * s.dIn + 2L * s.dOut, bytesT = w.bytes() + 2L * T * (s.dIn + s.dOut);
         String cfg = String.format("%-7s g%-3d r%-3d b%-2d", s.name, group, rank, bits);
 
-        // the fused decode candidates (all checked by Parity in this run): v4 (v3 without hsub2, when one
-        // scale group per tile), v3 (persistent, two-stage), v2 two-stage, v2 single kernel; the fastest is kept
-        DecodeConfig v4 = k.decodeConfig(ls[0], false, 0, 4), v3 = k.decodeConfig(ls[0], false, 0, 3),
-                two = k.decodeConfig(ls[0], false, 0), one = k.decodeConfig(ls[0], true, 0);
-        double usV4 = v4.version() == 4 ? medianUs(ls.length, i -> k.decodeFused(ls[i], x, y, ws, v4)) : Double.NaN;
-        double usV3 = medianUs(ls.length, i -> k.decodeFused(ls[i], x, y, ws, v3));
-        double usTwo = medianUs(ls.length, i -> k.decodeFused(ls[i], x, y, ws, two));
-        double usOne = one.single() ? medianUs(ls.length, i -> k.decodeFused(ls[i], x, y, ws, one)) : Double.NaN;
-        DecodeConfig best = v3;
-        double fused1 = usV3;
-        double[] us = {usV4, usTwo, usOne};
-        DecodeConfig[] cs = {v4, two, one};
-        for (int c = 0; c < us.length; c++)
-            if (!Double.isNaN(us[c]) && us[c] < fused1) {
-                fused1 = us[c];
-                best = cs[c];
-            }
-        DecodeConfig chosen = best;
+        // the fused decode: the default (v4 = v3m where one scale group covers a tile, else v3) and v5 (one launch);
+        // the faster is reported as "fused", both are logged
+        DecodeConfig def = k.decodeConfig(ls[0]), v5 = k.decodeConfig(ls[0], 5);
+        double usDef = medianUs(ls.length, i -> k.decodeFused(ls[i], x, y, ws, def));
+        double usV5 = medianUs(ls.length, i -> k.decodeFused(ls[i], x, y, ws, v5));
+        DecodeConfig best = usV5 < usDef ? v5 : def;
+        double fused1 = Math.min(usDef, usV5);
         double unf1 = medianUs(ls.length, i -> k.decodeUnfused(ls[i], x, y, ws));
-        double unfLr1 = medianUs(ls.length, i -> k.decodeUnfusedLr(ls[i], x, y, ws, chosen));
-        log.printf("T=1   %s fused v4 %8.2f us, v3 %8.2f us, v2 two-stage %8.2f us, v2 single %8.2f us -> [%s]; unfused %8.2f, unfused_lr %8.2f  [%d copies]%n",
-                cfg, usV4, usV3, usTwo, usOne, best, unf1, unfLr1, ls.length);
-        log.printf("      %s Q only (rank 0)    v4 %8.2f us, v3 %8.2f us, v2 %8.2f us%n", cfg,
-                medianUs(ls.length, i -> k.decodeQ(ls[i], x, y, ws, v4)), medianUs(ls.length, i -> k.decodeQ(ls[i], x, y, ws, v3)),
-                medianUs(ls.length, i -> k.decodeQ(ls[i], x, y, ws, two)));
-        if (quick || (rank == 128 && bits == 4 && group == 128))
-            for (int rb : new int[] {1, 2})
-                for (int version : new int[] {2, 3, 4}) {
-                    DecodeConfig c = k.decodeConfig(ls[0], false, rb, version);
-                    log.printf("      %s %s %8.2f us%n", cfg, c, medianUs(ls.length, i -> k.decodeFused(ls[i], x, y, ws, c)));
-                }
+        double unfLr1 = medianUs(ls.length, i -> k.decodeUnfusedLr(ls[i], x, y, ws, best));
+        log.printf("T=1   %s fused %8.2f us [%s]; v%d %8.2f, v5 %8.2f; unfused %8.2f, unfused_lr %8.2f  [%d copies]%n",
+                cfg, fused1, best, def.version(), usDef, usV5, unf1, unfLr1, ls.length);
+        log.printf("      %s Q only (rank 0)    v%d %8.2f us, v5 %8.2f us%n", cfg, def.version(),
+                medianUs(ls.length, i -> k.decodeQ(ls[i], x, y, ws, def)), medianUs(ls.length, i -> k.decodeQ(ls[i], x, y, ws, v5)));
         row(s, "caldera", group, bits, rank, 1, "fused", fused1, bytes1);
         row(s, "caldera", group, bits, rank, 1, "unfused", unf1, bytes1);
 
@@ -283,8 +270,16 @@ public final class KernelBench {
         double unfT = medianUs(ls.length, i -> k.prefillUnfused(ls[i], x, T, y, ws));
         double unfLrT = medianUs(ls.length, i -> k.prefillUnfusedLr(ls[i], x, T, y, ws));
         double flops = 2.0 * T * s.dOut * s.dIn + 2.0 * T * rank * (s.dIn + s.dOut);
-        log.printf("T=128 %s fused %8.2f us (S=%d), unfused %8.2f, unfused_lr %8.2f, %.0f TFLOP/s fused%n", cfg, fusedT,
-                k.prefillSplit(ls[0], T), unfT, unfLrT, flops / (fusedT * 1e6));
+        log.printf("T=128 %s fused %8.2f us (%s S=%d), unfused %8.2f, unfused_lr %8.2f, %.0f TFLOP/s fused%n", cfg, fusedT,
+                k.wgmma ? "wgmma" : "mma.sync", k.prefillSplit(ls[0], T), unfT, unfLrT, flops / (fusedT * 1e6));
+        if (quick && k.wgmma) {
+            log.printf("      %s prefill mma.sync (S=%d) %8.2f us%n", cfg, k.prefillSplit(ls[0], T, false),
+                    medianUs(ls.length, i -> k.prefillFused(ls[i], x, T, y, ws, 0, false)));
+            if (rank > 0)
+                log.printf("      %s parts: Q alone (rank 0) %8.2f us, Tm = X·Rᵀ %8.2f us, main kernel with the L·Tm steps %8.2f us%n", cfg,
+                        medianUs(ls.length, i -> k.prefillUnfusedLrQOnly(ls[i], x, T, y, ws)), medianUs(ls.length, i -> k.lowRankInput(ls[i], x, T, ws)),
+                        medianUs(ls.length, i -> k.prefillKernelOnly(ls[i], x, T, y, ws)));
+        }
         if (quick)
             for (int S : new int[] {1, 2, 4})
                 if ((long) S * T * s.dOut <= ws.wsFloats())
@@ -309,7 +304,7 @@ public final class KernelBench {
         Buffer x = gpu.upload(RandomLayers.activations(5, T, s.dIn), "x"), y = gpu.alloc(2L * T * s.dOut, "y");
         long wsf = Math.max(1, (long) k.gemmSplit(s.dOut, T, s.dIn) * T * s.dOut);
         Buffer part = gpu.alloc(4 * wsf, "split-k partials");
-        Workspace w = new Workspace(s.dOut, s.dIn, 0, T, null, null, part, wsf, null, null, null, null, null, null);
+        Workspace w = Workspace.fp16Only(s.dOut, s.dIn, T, part, wsf);
         double us1 = medianUs(nbuf, i -> k.gemvF16(y, ws[i], x, s.dOut, s.dIn));
         double usT = medianUs(nbuf, i -> k.gemmF16(y, ws[i], x, s.dOut, T, s.dIn, w));
         log.printf("fp16 ours %-7s T=1 %8.2f us   T=128 %8.2f us (%.0f TFLOP/s)  [%d copies]%n", s.name, us1, usT,
@@ -355,7 +350,7 @@ public final class KernelBench {
     void cublas(String script, String python, boolean quick, Map<String, Object> versions) throws Exception {
         StringBuilder shapes = new StringBuilder();
         for (Shape s : SHAPES) {
-            if (quick && !(s.name.equals("gate/up") || s.name.equals("q/o"))) continue;
+            if (quick && !mlp(s)) continue;
             if (!shapes.isEmpty()) shapes.append(',');
             shapes.append(s.name).append(':').append(s.dOut).append(':').append(s.dIn);
         }

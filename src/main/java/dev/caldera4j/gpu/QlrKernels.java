@@ -14,23 +14,27 @@ import java.util.List;
  */
 public final class QlrKernels {
 
-    /** Every kernel name the Java side launches; a test checks each is an .entry of both PTX files. */
-    public static final List<String> KERNELS = List.of("lr_rx_partial", "lr_lt_decode", "qlr_decode_rb1", "qlr_decode_rb2",
-            "qlr_decode_single_rb1", "qlr_decode_single_rb2", "qlr_decode_fold_rb1", "qlr_decode_fold_rb2",
-            "qlr_decode_single_fold_rb1", "qlr_decode_single_fold_rb2", "qlr_decode3_rb1", "qlr_decode3_rb2",
-            "qlr_decode3_fold_rb1", "qlr_decode3_fold_rb2", "qlr_decode3m_fold_rb1", "qlr_decode3m_fold_rb2", "qlr_prefill", "reduce_splitk", "gemm_f16", "gemv_f16",
+    /** Every kernel name the Java side launches; a test checks each is an .entry of every PTX file. */
+    public static final List<String> KERNELS = List.of("lr_rx_partial", "lr_lt_decode", "qlr_decode3_rb1", "qlr_decode3_rb2",
+            "qlr_decode3m_fold_rb1", "qlr_decode3m_fold_rb2", "qlr_decode5", "qlr_decode5_fold", "qlr_prefill", "qlr_prefill_wg",
+            "reduce_splitk", "gemm_f16", "gemv_f16",
             "dequant_q_f16", "dequant_f4_f16", "add_f16", "spin_wait");
 
-    /** L rows of a decode block are staged in shared memory up to this many bytes (DEC_LSTAGE in qlr.cu). */
+    /** L rows of a v4 decode block are staged in shared memory up to this many bytes (DEC_LSTAGE in qlr.cu). */
     static final int DEC_LSTAGE = 16 * 1024;
 
     static final int PF_BN = 64, PF_ROWS = 256, PF_SMEM = 3 * (64 * 256 + 16 * 512 + 16 * 4 * 64);
+    /** qlr_prefill_wg: 128 rows × 128 tokens per block, two stages of 40960 bytes + alignment slack (PW_SMEM). */
+    static final int PW_BM = 128, PW_BN = 128, PW_SMEM = 2 * 40960 + 1024;
     static final int G_BM = 256, G_BN = 64, G_STAGE = 256 * 128 + 64 * 128;
 
     private final Gpu gpu;
+    /** Whether prefill runs on wgmma (qlr_prefill_wg): the sm_90a PTX is loaded, i.e. a compute capability 9.0 device. */
+    public final boolean wgmma;
 
     public QlrKernels(Gpu gpu) {
         this.gpu = gpu;
+        this.wgmma = gpu.ptxResource.equals(Gpu.PTX_SM90A);
     }
 
     /** A layer resident on the device (GPU layout). Buffers are null where absent (rank 0, fp16 factors). */
@@ -51,15 +55,22 @@ public final class QlrKernels {
     /** Scratch space for one layer shape and up to maxTokens tokens; reusable across calls and layers of that shape. */
     public record Workspace(
             int dOut, int dIn, int rank, int maxTokens,
-            Buffer tpart,     // (C ≤ dIn/256+1, rank) fp32 partial R·x (decode)
-            Buffer sync,      // 3 uint32 counters of the single-kernel decode, zero between launches
+            Buffer tpart,     // (C ≤ dIn/256+1, rank) fp32 partial R·x (v4, unfused), t = R·x (v5)
+            Buffer sync,      // 3 uint32 counters of qlr_decode5, zero between launches
+            Buffer part,      // (MT, cmax, 16) fp32 partial row sums of qlr_decode5
+            Buffer cnt,       // (MT) uint32 tiles-done counters of qlr_decode5, zero between launches
             Buffer ws,        // fp32 split-k partials (prefill, gemm)
             long wsFloats,
             Buffer tm,        // (maxTokens, rank) fp16 X·Rᵀ
             Buffer r16,       // (rank, dIn) fp16 dequantised R when br == 4
-            Buffer l16,       // (dOut, rank) fp16 dequantised L when bl == 4 (unfused prefill)
+            Buffer l16,       // (dOut, rank) fp16 dequantised L when bl == 4
             Buffer w16,       // (dOut, dIn) fp16 dequantised Q (unfused only, else null)
             Buffer y1, Buffer y2) {  // (maxTokens, dOut) fp16 partial outputs (unfused)
+
+        /** A workspace for the fp16 baselines only (gemv_f16, gemm_f16 with split-k partials). */
+        public static Workspace fp16Only(int dOut, int dIn, int maxTokens, Buffer ws, long wsFloats) {
+            return new Workspace(dOut, dIn, 0, maxTokens, null, null, null, null, ws, wsFloats, null, null, null, null, null, null);
+        }
     }
 
     public DeviceLayer upload(GpuLayer g) {
@@ -109,7 +120,7 @@ public final class QlrKernels {
     }
 
     public void free(Workspace w) {
-        for (Buffer b : new Buffer[] {w.tpart, w.sync, w.ws, w.tm, w.r16, w.l16, w.w16, w.y1, w.y2}) gpu.free(b);
+        for (Buffer b : new Buffer[] {w.tpart, w.sync, w.part, w.cnt, w.ws, w.tm, w.r16, w.l16, w.w16, w.y1, w.y2}) gpu.free(b);
     }
 
     /** Scratch for a layer shape; unfused = also the fp16 copy of Q and the partial outputs. */
@@ -117,15 +128,19 @@ public final class QlrKernels {
         int rank = l.rank;
         long ws = 1;
         for (int T = 1; T <= maxTokens; T++) {
-            ws = Math.max(ws, (long) prefillSplit(l, T) * T * l.dOut);
+            ws = Math.max(ws, (long) Math.max(prefillSplit(l, T, false), wgmma ? prefillSplit(l, T, true) : 1) * T * l.dOut);
             ws = Math.max(ws, (long) gemmSplit(l.dOut, T, l.dIn) * T * l.dOut);
             if (rank > 0) ws = Math.max(ws, (long) gemmSplit(rank, T, l.dIn) * T * rank);
         }
         int cMax = l.dIn / 256 + 1;
         Buffer sync = gpu.alloc(16, "decode counters");
         gpu.zero(sync);
+        long partFloats = (long) l.MT * decodeConfig(l, 5, D5_P, 0).cmax() * 16;
+        Buffer cnt = gpu.alloc(4L * l.MT, "decode row-tile counters");
+        gpu.zero(cnt);
         return new Workspace(l.dOut, l.dIn, rank, maxTokens,
                 rank > 0 ? gpu.alloc(4L * cMax * rank, "tpart") : null, sync,
+                gpu.alloc(4L * partFloats, "decode partial sums"), cnt,
                 gpu.alloc(4L * ws, "split-k partials"), ws,
                 rank > 0 ? gpu.alloc(2L * maxTokens * rank, "Tm") : null,
                 rank > 0 && l.br == 4 ? gpu.alloc(2L * rank * l.dIn, "R fp16") : null,
@@ -143,30 +158,84 @@ public final class QlrKernels {
 
     // ---------------------------------------------------------------- decode (1 token)
 
+    /** Threads per block and dynamic shared memory plan of qlr_decode5 (D5_THREADS, d5_smem in qlr.cu). */
+    static final int D5_THREADS = 512, D5_WARPS = 16, D5_P = 4;
+
+    static int d5Smem(DeviceLayer l, int P) {
+        return l.KT * 256 + l.KT * 16 + D5_WARPS * P * (512 + 64 * l.GT);
+    }
+
     /**
-     * Launch configuration of the fused decode: RB row tiles per block, R·x split into C chunks of
-     * {@code chunk} inputs, one kernel or two stages, fold (scales applied after the mma, for one
-     * scale group per 128-input tile), L rows staged in shared memory, dynamic shared memory bytes.
+     * Launch configuration of the fused decode. version 3 (any group) and 4 (v3m: one scale group
+     * per tile): R·x in C chunks of {@code chunk} inputs by lr_rx_partial, then the persistent
+     * qlr_decode3_rb{rb} / qlr_decode3m_fold_rb{rb} over strips of rb row tiles, L rows staged in
+     * shared memory when they fit; version 5: one launch (qlr_decode5[_fold]), {@code grid}
+     * persistent blocks of 512 threads, P ring slots per warp, cmax partial-sum slots per row tile.
      */
-    public record DecodeConfig(int version, int rb, int C, int chunk, boolean single, boolean fold, boolean lstaged, int smem, int grid) {
+    public record DecodeConfig(int version, int rb, int C, int chunk, boolean fold, boolean lstaged, int smem, int grid, int cmax, int P) {
         String kernel() {
-            return version == 4 ? "qlr_decode3m_fold_rb" + rb
-                    : version == 3 ? "qlr_decode3_" + (fold ? "fold_" : "") + "rb" + rb
-                    : "qlr_decode_" + (single ? "single_" : "") + (fold ? "fold_" : "") + "rb" + rb;
+            return version == 5 ? "qlr_decode5" + (fold ? "_fold" : "") : version == 4 ? "qlr_decode3m_fold_rb" + rb : "qlr_decode3_rb" + rb;
         }
 
         @Override
         public String toString() {
-            return "v" + version + (single ? " single" : " two-stage") + " rb" + rb + " C" + C + (fold ? " fold" : "")
-                    + (lstaged ? " L-staged" : "") + " grid " + grid + " smem " + smem;
+            return "v" + version + (version == 5 ? " P" + P : " rb" + rb + " C" + C) + (fold ? " fold" : "") + (lstaged ? " L-staged" : "")
+                    + " grid " + grid + " smem " + smem;
         }
     }
 
-    /** Dynamic shared memory of a decode block (dec_smem in qlr.cu). */
-    static int decodeSmem(DeviceLayer l, int rb, int C, boolean single, boolean fold, boolean lstaged, int version) {
+    /**
+     * The fused decode's configuration: version 4 (v3m) where one scale group covers a tile, else
+     * version 3 — the fastest measured on the H200 (results/kernels-h200.log; version 5 is timed
+     * beside them by KernelBench).
+     */
+    public DecodeConfig decodeConfig(DeviceLayer l) {
+        return decodeConfig(l, l.GT == 1 ? 4 : 3);
+    }
+
+    /** version 3, 4 (falls back to 3 without one scale group per tile) or 5 (one block per SM: measured faster than two). */
+    public DecodeConfig decodeConfig(DeviceLayer l, int version) {
+        return decodeConfig(l, version, D5_P, 1);
+    }
+
+    /** As above; for version 5 with ring depth P = 4 and at most maxPerSm blocks per SM (0: as many as fit). */
+    public DecodeConfig decodeConfig(DeviceLayer l, int version, int P, int maxPerSm) {
+        if (version == 4 && l.GT != 1) version = 3;
+        if (version == 5) {
+            boolean fold = l.GT == 1;
+            int smem = d5Smem(l, P);
+            if (smem > gpu.maxSmemOptin)
+                throw new IllegalArgumentException("decode of " + l.shapes() + " needs " + smem + " bytes of shared memory (x and the tile"
+                        + " rings), the device allows " + gpu.maxSmemOptin + "; d_in is too large for qlr_decode5");
+            long N = (long) l.MT * l.KT;
+            int perSm = gpu.blocksPerSm("qlr_decode5" + (fold ? "_fold" : ""), smem, D5_THREADS);
+            if (maxPerSm > 0) perSm = Math.min(perSm, maxPerSm);
+            int grid = (int) Math.max(1, Math.min((long) perSm * gpu.smCount, (N + D5_WARPS - 1) / D5_WARPS));
+            long W = (long) grid * D5_WARPS;
+            int cmax = (int) ((l.KT * W + N - 1) / N + 2);
+            return new DecodeConfig(5, 1, 1, l.dIn, fold, false, smem, grid, cmax, P);
+        }
+        int rb = l.MT / 2 >= gpu.smCount ? 2 : 1, rank = l.rank;
+        int strips = (l.MT + rb - 1) / rb;
+        int C = 1, chunk = l.dIn;
+        if (rank > 0) {
+            int rowBlocks = (rank + 7) / 8;
+            C = Math.max(1, Math.min((2 * gpu.smCount + rowBlocks - 1) / rowBlocks, l.dIn / 256));
+            chunk = ((l.dIn + C - 1) / C + 255) / 256 * 256;
+            C = (l.dIn + chunk - 1) / chunk;
+        }
+        boolean lstaged = rank > 0 && 16 * rb * lRowBytes(l) + (l.bl == 4 ? 16 * rb * (rank / l.gL) * 4 : 0) <= DEC_LSTAGE;
+        int smem = v3Smem(l, rb, C, lstaged, version == 4);
+        String kernel = version == 4 ? "qlr_decode3m_fold_rb" + rb : "qlr_decode3_rb" + rb;
+        int slots = gpu.blocksPerSm(kernel, smem, Gpu.THREADS) * gpu.smCount;
+        return new DecodeConfig(version, rb, C, chunk, version == 4, lstaged, smem, Math.max(1, Math.min(strips, slots)), 0, 0);
+    }
+
+    /** Dynamic shared memory of qlr_decode3 / qlr_decode3m (dec_smem in qlr.cu: fold 0, or 2 for v3m; two stages). */
+    static int v3Smem(DeviceLayer l, int rb, int C, boolean lstaged, boolean magic) {
         int xsum = l.KT * 256;
-        int tpart = xsum + (fold ? (l.KT * 4 * (version == 4 ? 3 : 1) + 15) / 16 * 16 : 0);
-        int L = tpart + (!single && l.rank > 0 ? C * l.rank * 4 : 0);
+        int tpart = xsum + (magic ? (l.KT * 4 * 3 + 15) / 16 * 16 : 0);
+        int L = tpart + (l.rank > 0 ? C * l.rank * 4 : 0);
         int Lsz = L + (lstaged ? 16 * rb * lRowBytes(l) : 0);
         return Lsz + (lstaged && l.bl == 4 ? 16 * rb * (l.rank / l.gL) * 4 : 0);
     }
@@ -175,94 +244,38 @@ public final class QlrKernels {
         return l.bl == 16 ? 2 * l.rank : l.rank / 2;
     }
 
-    /**
-     * C: enough (rank/8 × C) blocks for stage 1 to cover the SMs twice. The single kernel needs its
-     * nT = rank·C/8 producer blocks to exist in the grid; if even C = 1 is too many it falls back
-     * to two stages. rb ∈ {1, 2} (rbOverride > 0 forces it): the one whose grid fills its last
-     * wave of resident blocks best (occupancy from the driver), 1 on a tie (more warps per SM).
-     */
-    public DecodeConfig decodeConfig(DeviceLayer l, boolean single, int rbOverride) {
-        return decodeConfig(l, single, rbOverride, 2);
-    }
-
-    /**
-     * version 2: one block per row strip (single kernel or two stages); version 3: persistent
-     * blocks looping over row strips, two stages; version 4: version 3 without the hsub2 of the
-     * code decode (magic sums subtracted per tile; needs one scale group per tile, else it is 3).
-     * Versions 3 and 4 take 2 row tiles per strip when there are at least as many such strips as
-     * SMs (x reused twice, measured faster on q/o, gate/up and down), else 1 (k/v).
-     */
-    public DecodeConfig decodeConfig(DeviceLayer l, boolean single, int rbOverride, int version) {
-        if (version == 4 && l.GT != 1) version = 3;
-        if (rbOverride > 0) return decodeConfig(l, single, rbOverride, l.rank, version);
-        if (version >= 3) return decodeConfig(l, false, l.MT / 2 >= gpu.smCount ? 2 : 1, l.rank, version);
-        DecodeConfig best = null;
-        double bestEff = -1;
-        for (int rb = 1; rb <= 2; rb++) {
-            DecodeConfig c = decodeConfig(l, single, rb, l.rank, version);
-            long grid = (l.MT + rb - 1) / rb, slots = (long) gpu.blocksPerSm(c.kernel(), c.smem) * gpu.smCount;
-            double eff = slots == 0 ? 0 : grid / (double) (((grid + slots - 1) / slots) * slots);
-            if (eff > bestEff + 0.02) {
-                best = c;
-                bestEff = eff;
-            }
-        }
-        return best;
-    }
-
-    private DecodeConfig decodeConfig(DeviceLayer l, boolean single, int rb, int rank, int version) {
-        int sm = gpu.smCount;
-        int strips = (l.MT + rb - 1) / rb;
-        boolean fold = l.GT == 1;
-        if (version >= 3) single = false;
-        DecodeConfig c;
-        if (rank == 0) {
-            c = new DecodeConfig(version, rb, 1, l.dIn, false, fold, false, decodeSmem(l, rb, 1, true, fold, false, version), strips);
-        } else {
-            int rowBlocks = (rank + 7) / 8;
-            int C = Math.max(1, Math.min((2 * sm + rowBlocks - 1) / rowBlocks, l.dIn / 256));
-            if (single) C = Math.min(C, strips * 8 / rank);
-            if (C < 1) return decodeConfig(l, false, rb, rank, version);
-            int chunk = ((l.dIn + C - 1) / C + 255) / 256 * 256;
-            C = (l.dIn + chunk - 1) / chunk;
-            boolean lstaged = 16 * rb * lRowBytes(l) + (l.bl == 4 ? 16 * rb * (rank / l.gL) * 4 : 0) <= DEC_LSTAGE;
-            c = new DecodeConfig(version, rb, C, chunk, single, fold, lstaged, decodeSmem(l, rb, C, single, fold, lstaged, version), strips);
-        }
-        if (version >= 3) {  // persistent: one wave of resident blocks
-            int slots = gpu.blocksPerSm(c.kernel(), c.smem) * sm;
-            c = new DecodeConfig(version, c.rb, c.C, c.chunk, false, c.fold, c.lstaged, c.smem, Math.max(1, Math.min(strips, slots)));
-        }
-        return c;
-    }
-
-    /** y (dOut) = dequant(Q)·x + L·(R·x), fused (two-stage or single kernel, per cfg). */
+    /** y (dOut) = dequant(Q)·x + L·(R·x), fused (per cfg). */
     public void decodeFused(DeviceLayer l, Buffer x, Buffer y, Workspace w, DecodeConfig cfg) {
         checkWorkspace(l, w, 1);
-        if (l.rank > 0 && !cfg.single) rx(l, x, w, cfg);
         decodeKernel(l, x, y, w, cfg, l.rank);
     }
 
     /** y = dequant(Q)·x only (the L·R term left out): the Q part of the unfused_lr path. */
     public void decodeQ(DeviceLayer l, Buffer x, Buffer y, Workspace w, DecodeConfig cfg) {
-        decodeKernel(l, x, y, w, decodeConfig(l, false, cfg.rb, 0, cfg.version), 0);
+        checkWorkspace(l, w, 1);
+        decodeKernel(l, x, y, w, cfg, 0);
     }
 
     private void decodeKernel(DeviceLayer l, Buffer x, Buffer y, Workspace w, DecodeConfig cfg, int rank) {
-        if (cfg.version >= 3) {
-            gpu.launch(cfg.kernel(), l.shapes() + " " + cfg, cfg.grid, 1, 1, cfg.smem,
-                    y, x, l.qtiles, l.sz, l.L, l.Lsz, w.tpart, l.dOut, l.dIn, l.MT, l.KT, l.GT, rank, l.bl, l.gL, cfg.C,
-                    cfg.lstaged ? 1 : 0);
+        if (cfg.version == 5) {
+            if ((long) l.MT * cfg.cmax * 16 * 4 > w.part.bytes())
+                throw new IllegalArgumentException("decode config " + cfg + " needs " + (long) l.MT * cfg.cmax * 64
+                        + " bytes of partial sums, the workspace has " + w.part.bytes() + "; make the workspace with this QlrKernels");
+            gpu.launchWith(cfg.kernel(), l.shapes() + " " + cfg, cfg.grid, 1, 1, D5_THREADS, cfg.smem,
+                    y, x, l.qtiles, l.sz, l.L, l.Lsz, l.R, l.Rsz, w.tpart, w.part, w.cnt, w.sync,
+                    l.dOut, l.dIn, l.MT, l.KT, l.GT, rank, l.bl, l.gL, l.br, l.gR, cfg.cmax);
             return;
         }
+        if (rank > 0) rx(l, x, w, cfg.C, cfg.chunk);
         gpu.launch(cfg.kernel(), l.shapes() + " " + cfg, cfg.grid, 1, 1, cfg.smem,
-                y, x, l.qtiles, l.sz, l.L, l.Lsz, w.tpart, l.R, l.Rsz, w.sync,
-                l.dOut, l.dIn, l.MT, l.KT, l.GT, rank, l.bl, l.gL, l.br, l.gR, cfg.C, cfg.chunk, cfg.lstaged ? 1 : 0);
+                y, x, l.qtiles, l.sz, l.L, l.Lsz, w.tpart, l.dOut, l.dIn, l.MT, l.KT, l.GT, rank, l.bl, l.gL, cfg.C,
+                cfg.lstaged ? 1 : 0);
     }
 
-    /** Stage 1: tpart (C, rank) = partial sums of R·x. */
-    private void rx(DeviceLayer l, Buffer x, Workspace w, DecodeConfig cfg) {
-        gpu.launch("lr_rx_partial", l.shapes() + " C=" + cfg.C, (l.rank + 7) / 8, cfg.C, 1, 0,
-                w.tpart, x, l.R, l.Rsz, l.rank, l.dIn, l.br, l.gR, cfg.C, cfg.chunk);
+    /** tpart (C, rank) = partial sums of R·x over C chunks of {@code chunk} inputs. */
+    private void rx(DeviceLayer l, Buffer x, Workspace w, int C, int chunk) {
+        gpu.launch("lr_rx_partial", l.shapes() + " C=" + C, (l.rank + 7) / 8, C, 1, 0,
+                w.tpart, x, l.R, l.Rsz, l.rank, l.dIn, l.br, l.gR, C, chunk);
     }
 
     /** Unfused decode: Q → fp16 W (every call), fp16 GEMV, R·x, L·t, add. */
@@ -287,17 +300,27 @@ public final class QlrKernels {
             gpu.zero(w.y2);
             return;
         }
-        DecodeConfig cfg = decodeConfig(l, false, 1, l.rank, 2);
-        rx(l, x, w, cfg);
-        gpu.launch("lr_lt_decode", l.shapes(), (l.dOut + 63) / 64, 1, 1, 0, w.y2, w.tpart, l.L, l.Lsz, l.dOut, l.rank, l.bl, l.gL, cfg.C);
+        int rowBlocks = (l.rank + 7) / 8;
+        int C = Math.max(1, Math.min((2 * gpu.smCount + rowBlocks - 1) / rowBlocks, l.dIn / 256));
+        int chunk = ((l.dIn + C - 1) / C + 255) / 256 * 256;
+        C = (l.dIn + chunk - 1) / chunk;
+        rx(l, x, w, C, chunk);
+        gpu.launch("lr_lt_decode", l.shapes(), (l.dOut + 63) / 64, 1, 1, 0, w.y2, w.tpart, l.L, l.Lsz, l.dOut, l.rank, l.bl, l.gL, C);
     }
 
     // ---------------------------------------------------------------- prefill (T tokens)
 
-    /** Split over k for the fused prefill: about two blocks per SM in total, at least 2 k tiles per split. */
-    public int prefillSplit(DeviceLayer l, int T) {
-        int base = ((T + PF_BN - 1) / PF_BN) * ((l.MT + 15) / 16);
+    /**
+     * Split over k for the fused prefill: about two blocks per SM in total, at least 2 k tiles per
+     * split; wg = qlr_prefill_wg (128 × 128 blocks) else qlr_prefill (256 rows × 64 tokens).
+     */
+    public int prefillSplit(DeviceLayer l, int T, boolean wg) {
+        int base = wg ? ((T + PW_BN - 1) / PW_BN) * ((l.MT + 7) / 8) : ((T + PF_BN - 1) / PF_BN) * ((l.MT + 15) / 16);
         return Math.max(1, Math.min(2 * gpu.smCount / base, l.KT / 2));
+    }
+
+    public int prefillSplit(DeviceLayer l, int T) {
+        return prefillSplit(l, T, wgmma);
     }
 
     /** Split over k for gemm_f16 (one block per SM): about one block per SM, at least 2 k tiles of 64 per split. */
@@ -306,24 +329,46 @@ public final class QlrKernels {
         return Math.max(1, Math.min(gpu.smCount / base, ((K + 63) / 64) / 2));
     }
 
-    /** Y (T, dOut) = X·dequant(Q)ᵀ + (X·Rᵀ)·Lᵀ with the low-rank term inside the Q kernel; split = 0 picks it. */
+    /**
+     * Y (T, dOut) = X·dequant(Q)ᵀ + (X·Rᵀ)·Lᵀ with the low-rank term inside the Q kernel; split = 0
+     * picks it. On wgmma devices qlr_prefill_wg, else qlr_prefill.
+     */
     public void prefillFused(DeviceLayer l, Buffer X, int T, Buffer Y, Workspace w, int split) {
-        checkWorkspace(l, w, T);
-        if (l.rank > 0) lowRankInput(l, X, T, w);
-        prefillKernel(l, X, T, Y, w, split, l.rank);
+        prefillFused(l, X, T, Y, w, split, wgmma);
     }
 
-    private void prefillKernel(DeviceLayer l, Buffer X, int T, Buffer Y, Workspace w, int split, int rank) {
-        int S = split > 0 ? Math.min(split, l.KT) : prefillSplit(l, T);
+    /** As above with the kernel chosen: wg = qlr_prefill_wg (needs the sm_90a PTX), else qlr_prefill (mma.sync). */
+    public void prefillFused(DeviceLayer l, Buffer X, int T, Buffer Y, Workspace w, int split, boolean wg) {
+        checkWorkspace(l, w, T);
+        if (wg && !wgmma)
+            throw new IllegalArgumentException("qlr_prefill_wg needs wgmma (compute capability 9.0, " + Gpu.PTX_SM90A + "); this device runs "
+                    + gpu.ptxResource);
+        if (l.rank > 0) lowRankInput(l, X, T, w);
+        prefillKernel(l, X, T, Y, w, split, l.rank, wg);
+    }
+
+    /** The fused prefill's main kernel alone (Tm must be in the workspace already), for timing its share. */
+    void prefillKernelOnly(DeviceLayer l, Buffer X, int T, Buffer Y, Workspace w) {
+        prefillKernel(l, X, T, Y, w, 0, l.rank, wgmma);
+    }
+
+    private void prefillKernel(DeviceLayer l, Buffer X, int T, Buffer Y, Workspace w, int split, int rank, boolean wg) {
+        int S = split > 0 ? Math.min(split, l.KT) : prefillSplit(l, T, wg);
         if ((long) S * T * l.dOut > w.wsFloats && S > 1)
             throw new IllegalArgumentException("split " + S + " needs " + (long) S * T * l.dOut + " floats of workspace, have " + w.wsFloats);
-        gpu.launch("qlr_prefill", l.shapes() + " T=" + T + " S=" + S, (T + PF_BN - 1) / PF_BN, (l.MT + 15) / 16, S, PF_SMEM,
-                Y, w.ws, X, l.qtiles, l.sz, w.tm, l.L, l.Lsz, T, l.dOut, l.dIn, l.MT, l.KT, l.GT, rank, l.bl, l.gL, S);
+        if (wg) {
+            gpu.launch("qlr_prefill_wg", l.shapes() + " T=" + T + " S=" + S, (T + PW_BN - 1) / PW_BN, (l.MT + 7) / 8, S, PW_SMEM,
+                    Y, w.ws, X, l.qtiles, l.sz, rank == 0 ? null : w.tm, rank == 0 ? null : l.L, rank == 0 ? null : l.Lsz,
+                    T, l.dOut, l.dIn, l.MT, l.KT, l.GT, rank, l.bl, l.gL, S);
+        } else {
+            gpu.launch("qlr_prefill", l.shapes() + " T=" + T + " S=" + S, (T + PF_BN - 1) / PF_BN, (l.MT + 15) / 16, S, PF_SMEM,
+                    Y, w.ws, X, l.qtiles, l.sz, w.tm, l.L, l.Lsz, T, l.dOut, l.dIn, l.MT, l.KT, l.GT, rank, l.bl, l.gL, S);
+        }
         if (S > 1) reduce(Y, w.ws, S, (long) T * l.dOut);
     }
 
     /** Tm (T, rank) = X·Rᵀ in fp16, through gemm_f16 split over d_in (R dequantised first when 4-bit). */
-    private void lowRankInput(DeviceLayer l, Buffer X, int T, Workspace w) {
+    void lowRankInput(DeviceLayer l, Buffer X, int T, Workspace w) {
         Buffer R16 = l.br == 16 ? l.R : w.r16;
         if (l.br == 4) dequantFactor(R16, l.R, l.Rsz, l.rank, l.dIn, l.gR);
         gemmF16(w.tm, R16, X, l.rank, T, l.dIn, w);
@@ -341,9 +386,15 @@ public final class QlrKernels {
     /** Prefill with the fused-dequant Q kernel, the L·R term by separate fp16 GEMMs and an add. */
     public void prefillUnfusedLr(DeviceLayer l, Buffer X, int T, Buffer Y, Workspace w) {
         checkWorkspace(l, w, T);
-        prefillKernel(l, X, T, w.y1, w, 0, 0);
+        prefillKernel(l, X, T, w.y1, w, 0, 0, wgmma);
         lowRankPrefill(l, X, T, w);
         add(Y, w.y1, w.y2, (long) T * l.dOut);
+    }
+
+    /** The Q part of the fused prefill alone (rank 0), for timing the low-rank term's share. */
+    public void prefillUnfusedLrQOnly(DeviceLayer l, Buffer X, int T, Buffer Y, Workspace w) {
+        checkWorkspace(l, w, T);
+        prefillKernel(l, X, T, Y, w, 0, 0, wgmma);
     }
 
     private void lowRankPrefill(DeviceLayer l, Buffer X, int T, Workspace w) {

@@ -21,7 +21,7 @@ import org.junit.jupiter.api.Test;
  */
 class PtxFreshnessTest {
     private static final Path CUDA = Path.of("src/main/cuda");
-    private static final List<String> TARGETS = List.of("sm90", "sm80");
+    private static final List<String> TARGETS = List.of("sm90a", "sm80");
 
     static String sha256(Path p) throws IOException, NoSuchAlgorithmException {
         return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(p)));
@@ -50,7 +50,7 @@ class PtxFreshnessTest {
     void everyLaunchedKernelIsInBothPtxFiles() {
         for (String t : TARGETS) {
             String ptx = new String(Gpu.readPtx("qlr_" + t + ".ptx"), StandardCharsets.UTF_8);
-            assertTrue(ptx.contains(".target " + (t.equals("sm90") ? "sm_90" : "sm_80")), "qlr_" + t + ".ptx has the wrong .target");
+            assertTrue(ptx.contains(".target " + (t.equals("sm90a") ? "sm_90a" : "sm_80")), "qlr_" + t + ".ptx has the wrong .target");
             for (String k : QlrKernels.KERNELS)
                 assertTrue(ptx.contains(".entry " + k + "("), "kernel " + k + " is not an entry of qlr_" + t + ".ptx");
         }
