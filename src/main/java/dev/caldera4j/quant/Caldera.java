@@ -92,8 +92,12 @@ public final class Caldera {
      * @param bestAfterLowRank  true when the kept iterate is the one after iteration k's L·R step
      *                          (with Q̂_{k−1}), false when after its Q step
      * @param log               what happened, one line per event, no timings (deterministic)
-     * @param seconds           wall seconds per step (hadamard, eigen, svd, als, ldlq, bookkeeping,
-     *                          final): for run logs only, never for the checkpoint
+     * @param seconds           wall seconds per step, for run logs only (never for the checkpoint):
+     *                          once per matrix "hadamard" (rotating W, H), "eigen" (of H), "init"
+     *                          (‖W‖²_H), "final" (dense weight and direct proxy error); summed over
+     *                          iterations "svd" (top-r subspace), "als" (factor fits and their
+     *                          quantisation), "ldlq" (the Q step, GPTQ's own proxy error included),
+     *                          "bookkeeping" (residuals and low-rank error terms)
      */
     public record Result(CompressedLinear layer, double proxyError, double[] errorPerIteration, double[] errorAfterLowRank,
                          int bestIteration, boolean bestAfterLowRank, List<String> log, Map<String, Double> seconds) {}
@@ -118,7 +122,7 @@ public final class Caldera {
         checkInputs(W, dOut, dIn, H, layer);
         List<String> log = new ArrayList<>();
         Map<String, Double> seconds = new LinkedHashMap<>();
-        for (String k : List.of("hadamard", "eigen", "svd", "als", "ldlq", "bookkeeping", "final")) seconds.put(k, 0.0);
+        for (String k : List.of("hadamard", "eigen", "init", "svd", "als", "ldlq", "bookkeeping", "final")) seconds.put(k, 0.0);
         long t0 = System.nanoTime();
 
         // ---- basis: original, or randomised Hadamard --------------------------------------------
@@ -157,7 +161,7 @@ public final class Caldera {
             Wd = toD(Wt, m, n);
             A = DMatrix.zeros(m, n);
             double tW = hNorm2(Wd, Et, lambda);
-            seconds.merge("bookkeeping", secondsSince(t), Double::sum);
+            seconds.merge("init", secondsSince(t), Double::sum);
 
             double[] errors = new double[cfg.outerIters()], errorsLR = new double[cfg.outerIters()];
             QuantizedMatrix bestQ = null, prevQ = null;
@@ -283,6 +287,7 @@ public final class Caldera {
         DMatrix L, R;     // (m, r), (r, n) native copies of L̂, R̂
         DMatrix P;        // (n, r) H·R̂ᵀ
         double[] K;       // (r, r) R̂·H·R̂ᵀ
+        double[] AP;      // (m, r) A·P for the step's target A
         double crossA;    // tr(L̂ᵀ·A·P) for the step's target A
         double lrNorm;    // tr(L̂ᵀL̂·R̂·H·R̂ᵀ) = ‖L̂R̂‖²_H
 
@@ -335,15 +340,14 @@ public final class Caldera {
         } else {
             best = null;
             double bestErr = Double.POSITIVE_INFINITY;
-            double[] R = R0;
+            double[] K, AP; // for the current R: R·H·Rᵀ (r, r) and A·H·Rᵀ (m, r); a round's R̂ is the next round's R
+            try (DMatrix Rd = DMatrix.of(R0, r, n); DMatrix P = hTimesT(Et, lambda, Rd)) {
+                K = sym(mulToArray(false, Rd, P, r, r, n));
+                AP = mulToArray(false, A, P, m, r, n);
+            }
             for (int round = 0; round < cfg.lrAlsIters(); round++) {
                 // L given R: L = A·H·Rᵀ·(R·H·Rᵀ)⁻¹
-                double[] K, Lls;
-                try (DMatrix Rd = DMatrix.of(R, r, n); DMatrix P = hTimesT(Et, lambda, Rd)) {
-                    K = sym(mulToArray(false, Rd, P, r, r, n));
-                    double[] AP = mulToArray(false, A, P, m, r, n);
-                    Lls = matmul(AP, pinvSym(K, r, layer + " R·H·Rᵀ", log), m, r, r);
-                }
+                double[] Lls = matmul(AP, pinvSym(K, r, layer + " R·H·Rᵀ", log), m, r, r);
                 float[] Lf = toFloat(Lls), L16 = null;
                 QuantizedMatrix Lq = null;
                 if (cfg.bl() == 16) L16 = LowRank.toFp16(Lf);
@@ -363,6 +367,8 @@ public final class Caldera {
                 else Rq = Rtn.quantize(Rf, r, n, QuantConfig.of(cfg.br(), cfg.group()));
                 float[] Rhat = R16 != null ? R16 : Rq.dequantize();
                 LowRankFit fit = finish(A, Et, lambda, Lhat, Rhat, Lq, Rq, L16, R16, cfg);
+                K = fit.K;
+                AP = fit.AP;
                 double err = -2 * fit.crossA + fit.lrNorm; // ‖A − L̂R̂‖²_H − ‖A‖²_H
                 if (err < bestErr) {
                     if (best != null) best.close();
@@ -371,7 +377,6 @@ public final class Caldera {
                 } else {
                     fit.close();
                 }
-                R = toDouble(Rhat);
             }
         }
         seconds.merge("als", secondsSince(t), Double::sum);
@@ -410,7 +415,8 @@ public final class Caldera {
         f.P = hTimesT(Et, lambda, f.R);
         f.K = sym(mulToArray(false, f.R, f.P, r, r, n));
         double[] G = sym(mulToArray(true, f.L, f.L, r, r, m));
-        f.crossA = dot(f.Lh, mulToArray(false, A, f.P, m, r, n));
+        f.AP = mulToArray(false, A, f.P, m, r, n);
+        f.crossA = dot(f.Lh, f.AP);
         f.lrNorm = 0;
         for (int i = 0; i < r * r; i++) f.lrNorm += G[i] * f.K[i]; // tr(G·K), both symmetric
         return f;
