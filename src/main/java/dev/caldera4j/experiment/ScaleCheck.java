@@ -38,7 +38,7 @@ public final class ScaleCheck {
             {"q_proj", 8192, 8192, "qkv"}, {"k_proj", 1024, 8192, "qkv"}, {"v_proj", 1024, 8192, "qkv"},
             {"o_proj", 8192, 8192, "o"}, {"gate_proj", 29568, 8192, "gateup"}, {"up_proj", 29568, 8192, "gateup"},
             {"down_proj", 8192, 29568, "down"}};
-    static final String[] STEPS = {"eigen", "init", "svd", "als", "ldlq", "bookkeeping", "final"};
+    static final String[] STEPS = {"sqrt", "init", "svd", "als", "ldlq", "bookkeeping", "final"};
 
     public static void main(String[] args) throws IOException {
         Map<String, String> opt = new LinkedHashMap<>(Map.of("--fractions", "1/7,2/7", "--rank", "256", "--bl", "4", "--br", "4",
@@ -90,12 +90,12 @@ public final class ScaleCheck {
             rows.add(row);
         }
         double perIter = downFull.get("svd") + downFull.get("als") + downFull.get("ldlq") + downFull.get("bookkeeping");
-        double once = downFull.get("eigen") + downFull.get("init") + downFull.get("final");
+        double once = downFull.get("sqrt") + downFull.get("init") + downFull.get("final");
         double memDown = memoryModel(FULL_M, FULL_N);
 
         // all 560 matrices
-        double[] total = new double[2];      // [this machine, 64 cores], eigen per matrix (as implemented)
-        double[] totalShared = new double[2]; // eigen once per distinct Hessian (q/k/v and gate/up share)
+        double[] total = new double[2];      // [this machine, 64 cores], Cholesky of H per matrix (as implemented)
+        double[] totalShared = new double[2]; // Cholesky once per distinct Hessian (q/k/v and gate/up share)
         double bits = 0, params = 0;
         for (Object[] mat : LAYER_MATRICES) {
             int m = (int) mat[1], n = (int) mat[2];
@@ -105,7 +105,7 @@ public final class ScaleCheck {
                 for (String step : STEPS) {
                     double s = rate.get(step) * flops(step, m, n, cfg) / (machine == 0 ? 1 : speedup64(step));
                     boolean perIteration = step.equals("svd") || step.equals("als") || step.equals("ldlq") || step.equals("bookkeeping");
-                    if (step.equals("eigen")) eig = s;
+                    if (step.equals("sqrt")) eig = s;
                     else t += perIteration ? iters * s : s;
                 }
                 total[machine] += LAYERS * (t + eig);
@@ -128,11 +128,11 @@ public final class ScaleCheck {
             row.put("model", "Qwen2-72B");
             row.put("phase", "all_560_matrices");
             row.put("seconds", round(total[machine]));
-            row.put("note", String.format(Locale.ROOT, "%d outer iterations each; eigen-decomposition per matrix as implemented (%.1f h if shared by q/k/v and gate/up: %.1f h); "
+            row.put("note", String.format(Locale.ROOT, "%d outer iterations each; %.1f h with the Cholesky of H per matrix as implemented (%.1f h if shared by q/k/v and gate/up); "
                             + "peak RSS of down_proj ≈ %.1f GiB (model 24·n² + 40·m·n bytes); %s; %s", iters, total[machine] / 3600,
                     totalShared[machine] / 3600, memDown / GIB, diskNote,
                     machine == 0 ? "rates of this machine (" + Runtime.getRuntime().availableProcessors() + " cores, load average " + load + ")"
-                            : "64 cores: BLAS-3 steps ×32 over these 2 cores (linear in cores), eigen ×8 (dsyevd's tridiagonal reduction is memory-bound)"));
+                            : "64 cores: every step is BLAS-3 dominated (dgemm, dpotrf/dpotri, dsyrk); assumed ×32 over these 2 cores, i.e. linear in cores at this machine's per-core rate"));
             rows.add(row);
         }
 
@@ -159,7 +159,7 @@ public final class ScaleCheck {
         System.out.println();
         System.out.printf(Locale.ROOT, "* projected. down_proj: %.0f s once per matrix + %.0f s per outer iteration; dominant per-iteration step: %s%n",
                 once, perIter, dominant(downFull));
-        System.out.printf(Locale.ROOT, "All 560 matrices, %d iterations: this machine %.0f h (eigen shared: %.0f h); 64-core server %.1f h (eigen shared: %.1f h)%n",
+        System.out.printf(Locale.ROOT, "All 560 matrices, %d iterations: this machine %.0f h (Cholesky shared: %.0f h); 64-core server %.1f h (shared: %.1f h)%n",
                 iters, total[0] / 3600, totalShared[0] / 3600, total[1] / 3600, totalShared[1] / 3600);
         System.out.println("Disk: " + diskNote);
         System.out.println("Wrote " + out);
@@ -167,14 +167,14 @@ public final class ScaleCheck {
 
     static final double GIB = 1L << 30;
 
-    static final Map<String, String> LAW = Map.of("eigen", "n³", "init", "mn²", "svd", "(mn+n²)k", "als", "n²r+mnr",
+    static final Map<String, String> LAW = Map.of("sqrt", "n³", "init", "mn²", "svd", "(mn+n²)k", "als", "n²r+mnr",
             "ldlq", "n³+mn²", "bookkeeping", "mnr", "final", "mn²");
 
     /** Model flop counts (2 per multiply-add) of each step as implemented; only their ratios across shapes matter for the projection. */
     static double flops(String step, double m, double n, CalderaConfig c) {
         double r = c.rank(), k = Math.min(r + c.svdOversample(), Math.min(m, n)), q = c.svdPowerIters(), rounds = c.lrAlsIters();
         return switch (step) {
-            case "eigen" -> 9 * n * n * n;                                   // dsyevd: tridiagonal reduction 4/3·n³, D&C, back-transformation
+            case "sqrt" -> n * n * n / 3;                                    // dpotrf of H + δ·I
             case "init" -> 2 * m * n * n;                                    // ‖W‖²_H
             case "svd" -> 2 * (2 * q + 2) * (m * n + n * n) * k + 2 * m * n * r;
             case "als" -> rounds * (8 * n * n * r + 6 * m * n * r);
@@ -186,10 +186,10 @@ public final class ScaleCheck {
     }
 
     static double speedup64(String step) {
-        return step.equals("eigen") ? 8 : 32;
+        return 32;
     }
 
-    /** Peak resident bytes: caller's H, the eigenvectors and GPTQ's factor (3·n² doubles), W and residuals (~40 bytes per weight). */
+    /** Peak resident bytes: caller's H, its Cholesky factor and GPTQ's factor (3·n² doubles), W and residuals (~40 bytes per weight). */
     static double memoryModel(double m, double n) {
         return 24 * n * n + 40 * m * n;
     }

@@ -21,15 +21,16 @@ package dev.caldera4j.quant;
  * @param hessianDowndate    Q step on the downdated Hessian H − H·R̂ᵀ(R̂·H·R̂ᵀ)⁻¹·R̂·H (see {@link Caldera})
  * @param rLdlq              quantise R by LDLQ with H instead of groupwise RTN (costs one d_in³
  *                           factorisation per ALS round: small models only)
- * @param eigenFloor         eigenvalues of H below eigenFloor·λ_max are raised to it in the L·R
- *                           fit (H^½ of a singular H); 0 keeps them (negative ones always become 0)
+ * @param sqrtDamping        the L·R fit factors H + δ·I = S·Sᵀ with δ = sqrtDamping·mean(diag H)
+ *                           (escalated ×10 while Cholesky fails): only so that a singular H
+ *                           factors; errors are always measured with H itself
  * @param svd                how the top-r singular subspace of (W − Q)·H^½ is found
  * @param svdOversample      randomised SVD: extra columns beyond r in the sketch
  * @param svdPowerIters      randomised SVD: power (subspace) iterations
  */
 public record CalderaConfig(int bq, int group, int rank, int bl, int br, int outerIters, int lrAlsIters,
                             boolean hadamard, long seed, boolean actOrder, double percdamp, int maxDampEscalations,
-                            boolean hessianDowndate, boolean rLdlq, double eigenFloor,
+                            boolean hessianDowndate, boolean rLdlq, double sqrtDamping,
                             SvdMode svd, int svdOversample, int svdPowerIters) {
 
     /** EXACT: dgesdd of the full (d_out, d_in) product; RANDOMIZED: subspace iteration on GEMMs; AUTO: exact up to {@link #EXACT_SVD_MAX_ELEMENTS}. */
@@ -39,7 +40,7 @@ public record CalderaConfig(int bq, int group, int rank, int bl, int br, int out
     public static final long EXACT_SVD_MAX_ELEMENTS = 1L << 22;
     public static final int DEFAULT_OUTER_ITERS = 15;
     public static final int DEFAULT_ALS_ITERS = 5;
-    public static final double DEFAULT_EIGEN_FLOOR = 1e-8;
+    public static final double DEFAULT_SQRT_DAMPING = 1e-8;
     public static final int DEFAULT_POWER_ITERS = 3;
 
     public CalderaConfig {
@@ -62,8 +63,8 @@ public record CalderaConfig(int bq, int group, int rank, int bl, int br, int out
             throw new IllegalArgumentException("CalderaConfig: percdamp=" + percdamp + " must be a positive finite number (default 0.01)");
         if (maxDampEscalations < 0)
             throw new IllegalArgumentException("CalderaConfig: maxDampEscalations=" + maxDampEscalations + " must be >= 0");
-        if (!(eigenFloor >= 0 && eigenFloor < 1))
-            throw new IllegalArgumentException("CalderaConfig: eigenFloor=" + eigenFloor + " must lie in [0, 1) (default 1e-8)");
+        if (!(sqrtDamping >= 0 && sqrtDamping < 1))
+            throw new IllegalArgumentException("CalderaConfig: sqrtDamping=" + sqrtDamping + " must lie in [0, 1) (default 1e-8)");
         if (svd == null) throw new IllegalArgumentException("CalderaConfig: svd mode is null; use SvdMode.AUTO");
         if (svdOversample < 0 || svdPowerIters < 0)
             throw new IllegalArgumentException("CalderaConfig: svdOversample=" + svdOversample + ", svdPowerIters=" + svdPowerIters + " must be >= 0");
@@ -77,58 +78,58 @@ public record CalderaConfig(int bq, int group, int rank, int bl, int br, int out
 
     /**
      * Defaults: bq = 2, group 128, 15 outer iterations, 5 ALS rounds, no Hadamard (seed 0),
-     * act-order on, percdamp 0.01 with 4 escalations, no Hessian downdate, RTN for R, eigenvalue
-     * floor 1e-8·λ_max, AUTO SVD (randomised: oversampling max(16, min(r, 64)), 3 power iterations).
+     * act-order on, percdamp 0.01 with 4 escalations, no Hessian downdate, RTN for R, Cholesky
+     * damping 1e-8·mean(diag H), AUTO SVD (randomised: oversampling max(16, min(r, 64)), 3 power iterations).
      */
     public static CalderaConfig of(int rank, int bl, int br) {
         return new CalderaConfig(2, 128, rank, bl, br, DEFAULT_OUTER_ITERS, DEFAULT_ALS_ITERS, false, 0L, true,
-                QuantConfig.DEFAULT_PERCDAMP, QuantConfig.DEFAULT_MAX_DAMP_ESCALATIONS, false, false, DEFAULT_EIGEN_FLOOR,
+                QuantConfig.DEFAULT_PERCDAMP, QuantConfig.DEFAULT_MAX_DAMP_ESCALATIONS, false, false, DEFAULT_SQRT_DAMPING,
                 SvdMode.AUTO, Math.max(16, Math.min(rank, 64)), DEFAULT_POWER_ITERS);
     }
 
     public CalderaConfig withQ(int bq, int group) {
         return new CalderaConfig(bq, group, rank, bl, br, outerIters, lrAlsIters, hadamard, seed, actOrder, percdamp,
-                maxDampEscalations, hessianDowndate, rLdlq, eigenFloor, svd, svdOversample, svdPowerIters);
+                maxDampEscalations, hessianDowndate, rLdlq, sqrtDamping, svd, svdOversample, svdPowerIters);
     }
 
     public CalderaConfig withIters(int outerIters, int lrAlsIters) {
         return new CalderaConfig(bq, group, rank, bl, br, outerIters, lrAlsIters, hadamard, seed, actOrder, percdamp,
-                maxDampEscalations, hessianDowndate, rLdlq, eigenFloor, svd, svdOversample, svdPowerIters);
+                maxDampEscalations, hessianDowndate, rLdlq, sqrtDamping, svd, svdOversample, svdPowerIters);
     }
 
     public CalderaConfig withHadamard(boolean hadamard, long seed) {
         return new CalderaConfig(bq, group, rank, bl, br, outerIters, lrAlsIters, hadamard, seed, actOrder, percdamp,
-                maxDampEscalations, hessianDowndate, rLdlq, eigenFloor, svd, svdOversample, svdPowerIters);
+                maxDampEscalations, hessianDowndate, rLdlq, sqrtDamping, svd, svdOversample, svdPowerIters);
     }
 
     public CalderaConfig withActOrder(boolean actOrder) {
         return new CalderaConfig(bq, group, rank, bl, br, outerIters, lrAlsIters, hadamard, seed, actOrder, percdamp,
-                maxDampEscalations, hessianDowndate, rLdlq, eigenFloor, svd, svdOversample, svdPowerIters);
+                maxDampEscalations, hessianDowndate, rLdlq, sqrtDamping, svd, svdOversample, svdPowerIters);
     }
 
     public CalderaConfig withDamping(double percdamp, int maxDampEscalations) {
         return new CalderaConfig(bq, group, rank, bl, br, outerIters, lrAlsIters, hadamard, seed, actOrder, percdamp,
-                maxDampEscalations, hessianDowndate, rLdlq, eigenFloor, svd, svdOversample, svdPowerIters);
+                maxDampEscalations, hessianDowndate, rLdlq, sqrtDamping, svd, svdOversample, svdPowerIters);
     }
 
     public CalderaConfig withHessianDowndate(boolean hessianDowndate) {
         return new CalderaConfig(bq, group, rank, bl, br, outerIters, lrAlsIters, hadamard, seed, actOrder, percdamp,
-                maxDampEscalations, hessianDowndate, rLdlq, eigenFloor, svd, svdOversample, svdPowerIters);
+                maxDampEscalations, hessianDowndate, rLdlq, sqrtDamping, svd, svdOversample, svdPowerIters);
     }
 
     public CalderaConfig withRLdlq(boolean rLdlq) {
         return new CalderaConfig(bq, group, rank, bl, br, outerIters, lrAlsIters, hadamard, seed, actOrder, percdamp,
-                maxDampEscalations, hessianDowndate, rLdlq, eigenFloor, svd, svdOversample, svdPowerIters);
+                maxDampEscalations, hessianDowndate, rLdlq, sqrtDamping, svd, svdOversample, svdPowerIters);
     }
 
-    public CalderaConfig withEigenFloor(double eigenFloor) {
+    public CalderaConfig withSqrtDamping(double sqrtDamping) {
         return new CalderaConfig(bq, group, rank, bl, br, outerIters, lrAlsIters, hadamard, seed, actOrder, percdamp,
-                maxDampEscalations, hessianDowndate, rLdlq, eigenFloor, svd, svdOversample, svdPowerIters);
+                maxDampEscalations, hessianDowndate, rLdlq, sqrtDamping, svd, svdOversample, svdPowerIters);
     }
 
     public CalderaConfig withSvd(SvdMode svd, int svdOversample, int svdPowerIters) {
         return new CalderaConfig(bq, group, rank, bl, br, outerIters, lrAlsIters, hadamard, seed, actOrder, percdamp,
-                maxDampEscalations, hessianDowndate, rLdlq, eigenFloor, svd, svdOversample, svdPowerIters);
+                maxDampEscalations, hessianDowndate, rLdlq, sqrtDamping, svd, svdOversample, svdPowerIters);
     }
 
     /** The LDLQ configuration of the Q step: asymmetric bq-bit grids, this group, act-order, damping. */

@@ -30,8 +30,9 @@ public final class CalderaVsGptq {
      * @param matched  the GPTQ row with the fewest bits that still spends at least as many bits as
      *                 CALDERA (null when every group spends fewer)
      * @param calderaWins CALDERA's proxy error is below the matched GPTQ row's (false when none)
+     * @param calderaResult the full CALDERA result (layer, per-iteration errors, log)
      */
-    public record Comparison(Row caldera, List<Row> gptq, Row matched, boolean calderaWins) {}
+    public record Comparison(Row caldera, List<Row> gptq, Row matched, boolean calderaWins, Caldera.Result calderaResult) {}
 
     /** Decomposes W (dOut, dIn) with CALDERA (cfg) and quantises it with GPTQ at cfg.bq() bits and several groups. */
     public static Comparison compare(float[] W, int dOut, int dIn, double[] H, CalderaConfig cfg) {
@@ -48,6 +49,6 @@ public final class CalderaVsGptq {
             if (row.bitsPerParam() >= caldera.bitsPerParam() && (matched == null || row.bitsPerParam() < matched.bitsPerParam()))
                 matched = row;
         }
-        return new Comparison(caldera, gptq, matched, matched != null && caldera.proxyError() < matched.proxyError());
+        return new Comparison(caldera, gptq, matched, matched != null && caldera.proxyError() < matched.proxyError(), c);
     }
 }

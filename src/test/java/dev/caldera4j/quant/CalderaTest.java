@@ -281,10 +281,17 @@ class CalderaTest {
                 + "| W | method | hadamard | group | bits/param | proxy error |\n|---|---|---|---|---|---|\n");
         float[][] Ws = {GptqTest.gaussian(m * n, 72), lowRankPlusNoise(m, n, 16, 0.01, 0.02, 73, null)};
         String[] names = {"gaussian 0.02", "rank-16 0.01 + noise 0.02"};
+        StringBuilder iterations = new StringBuilder();
         for (int w = 0; w < Ws.length; w++)
             for (boolean had : new boolean[] {false, true}) {
                 CalderaConfig c = CalderaConfig.of(16, 4, 4).withHadamard(had, 5);
                 CalderaVsGptq.Comparison cmp = CalderaVsGptq.compare(Ws[w], m, n, H, c);
+                Caldera.Result res = cmp.calderaResult();
+                iterations.append(String.format("- %s, hadamard=%b (kept: iteration %d after its %s step):", names[w], had, res.bestIteration(),
+                        res.bestAfterLowRank() ? "L·R" : "Q"));
+                for (int k = 0; k < res.errorPerIteration().length; k++)
+                    iterations.append(String.format(" %.5f/%.5f", res.errorAfterLowRank()[k], res.errorPerIteration()[k]));
+                iterations.append("\n");
                 md.append(String.format("| %s | caldera | %b | %d | %.4f | %.5f |%n", names[w], had, c.group(), cmp.caldera().bitsPerParam(),
                         cmp.caldera().proxyError()));
                 if (!had)
@@ -295,6 +302,8 @@ class CalderaTest {
                 assertTrue(cmp.matched().bitsPerParam() >= cmp.caldera().bitsPerParam());
                 assertTrue(cmp.calderaWins(), names[w] + " hadamard=" + had + ": CALDERA " + cmp.caldera() + " vs " + cmp.matched());
             }
+        md.append("\nError per outer iteration (after the L·R step / after the Q step) of the CALDERA runs above:\n\n");
+        md.append(iterations);
         java.nio.file.Path dir = java.nio.file.Path.of("target", "quant-report");
         java.nio.file.Files.createDirectories(dir);
         java.nio.file.Path tmp = java.nio.file.Files.createTempFile(dir, "caldera-vs-gptq", ".tmp");
