@@ -52,6 +52,8 @@ public final class ScaleCheck {
         int als = Integer.parseInt(opt.get("--als")), iters = Integer.parseInt(opt.get("--iters"));
         CalderaConfig cfg = CalderaConfig.of(rank, bl, br).withIters(1, als);
         String load = loadAverage();
+        String threads = System.getenv().getOrDefault("OPENBLAS_NUM_THREADS", "default (" + Runtime.getRuntime().availableProcessors() + ")");
+        int threadCount = parseThreads(threads);
         List<Map<String, Object>> rows = new ArrayList<>();
         Measured last = null;
         List<Measured> all = new ArrayList<>();
@@ -65,8 +67,8 @@ public final class ScaleCheck {
                 Map<String, Object> row = base(cfg, m, n, "measured");
                 row.put("phase", step);
                 row.put("seconds", round(last.seconds.get(step)));
-                row.put("note", String.format(Locale.ROOT, "one outer iteration; model %.3g flop, %.2f GFLOP/s; VmHWM %.2f GiB; load average %s",
-                        flops(step, m, n, cfg), flops(step, m, n, cfg) / last.seconds.get(step) / 1e9, last.vmHwm / GIB, load));
+                row.put("note", String.format(Locale.ROOT, "one outer iteration; model %.3g flop, %.2f GFLOP/s; VmHWM %.2f GiB; OpenBLAS threads %s; load average %s",
+                        flops(step, m, n, cfg), flops(step, m, n, cfg) / last.seconds.get(step) / 1e9, last.vmHwm / GIB, threads, last.load));
                 rows.add(row);
             }
             Map<String, Object> row = base(cfg, m, n, "measured");
@@ -103,7 +105,7 @@ public final class ScaleCheck {
             for (int machine = 0; machine < 2; machine++) {
                 double t = 0, eig = 0;
                 for (String step : STEPS) {
-                    double s = rate.get(step) * flops(step, m, n, cfg) / (machine == 0 ? 1 : speedup64(step));
+                    double s = rate.get(step) * flops(step, m, n, cfg) / (machine == 0 ? 1 : 64.0 / threadCount);
                     boolean perIteration = step.equals("svd") || step.equals("als") || step.equals("ldlq") || step.equals("bookkeeping");
                     if (step.equals("sqrt")) eig = s;
                     else t += perIteration ? iters * s : s;
@@ -131,8 +133,9 @@ public final class ScaleCheck {
             row.put("note", String.format(Locale.ROOT, "%d outer iterations each; %.1f h with the Cholesky of H per matrix as implemented (%.1f h if shared by q/k/v and gate/up); "
                             + "peak RSS of down_proj ≈ %.1f GiB (model 24·n² + 40·m·n bytes); %s; %s", iters, total[machine] / 3600,
                     totalShared[machine] / 3600, memDown / GIB, diskNote,
-                    machine == 0 ? "rates of this machine (" + Runtime.getRuntime().availableProcessors() + " cores, load average " + load + ")"
-                            : "64 cores: every step is BLAS-3 dominated (dgemm, dpotrf/dpotri, dsyrk); assumed ×32 over these 2 cores, i.e. linear in cores at this machine's per-core rate"));
+                    machine == 0 ? "rates measured here (" + Runtime.getRuntime().availableProcessors() + " cores shared with other jobs, OpenBLAS threads "
+                            + threads + ", load average at the largest size " + ref.load + ")"
+                            : "64 cores: every step is BLAS-3 dominated (dgemm, dpotrf/dpotri, dsyrk); assumed linear in cores at the measured rate per BLAS thread (" + threads + ")"));
             rows.add(row);
         }
 
@@ -141,8 +144,8 @@ public final class ScaleCheck {
         ResultsFile.write(out, ResultsFile.envelope(command, rows, null));
 
         // ---- table ----------------------------------------------------------------------------------
-        System.out.printf(Locale.ROOT, "CALDERA scale check: rank %d, bl=%d br=%d, %d ALS rounds, bq=2 group 128, no Hadamard; load average %s%n",
-                rank, bl, br, als, load);
+        System.out.printf(Locale.ROOT, "CALDERA scale check: rank %d, bl=%d br=%d, %d ALS rounds, bq=2 group 128, no Hadamard; OpenBLAS threads %s; "
+                + "load average at start %s, at the end %s%n", rank, bl, br, als, threads, load, loadAverage());
         System.out.printf(Locale.ROOT, "%-22s", "step (s)");
         for (Measured ms : all) System.out.printf(Locale.ROOT, "%14s", ms.m + "x" + ms.n);
         System.out.printf(Locale.ROOT, "%16s%12s%n", "8192x29568*", "law");
@@ -185,8 +188,13 @@ public final class ScaleCheck {
         };
     }
 
-    static double speedup64(String step) {
-        return 32;
+    /** The BLAS thread count from OPENBLAS_NUM_THREADS, else the core count. */
+    static int parseThreads(String threads) {
+        try {
+            return Math.max(1, Integer.parseInt(threads.trim()));
+        } catch (NumberFormatException e) {
+            return Runtime.getRuntime().availableProcessors();
+        }
     }
 
     /** Peak resident bytes: caller's H, its Cholesky factor and GPTQ's factor (3·n² doubles), W and residuals (~40 bytes per weight). */
@@ -206,7 +214,7 @@ public final class ScaleCheck {
         return best;
     }
 
-    record Measured(int m, int n, Map<String, Double> seconds, double hessianSeconds, double vmHwm) {}
+    record Measured(int m, int n, Map<String, Double> seconds, double hessianSeconds, double vmHwm, String load) {}
 
     static Measured measure(int m, int n, CalderaConfig cfg) {
         resetPeak();
@@ -217,7 +225,7 @@ public final class ScaleCheck {
         Caldera.Result res = Caldera.decompose(W, m, n, H, cfg, "scale." + m + "x" + n);
         double hwm = vmHwm();
         System.out.printf(Locale.ROOT, "%dx%d: %s, proxy error %.4g, VmHWM %.2f GiB%n", m, n, res.seconds(), res.proxyError(), hwm / GIB);
-        return new Measured(m, n, res.seconds(), th, hwm);
+        return new Measured(m, n, res.seconds(), th, hwm, loadAverage());
     }
 
     /** H = XᵀX/N from N activation-like rows, accumulated in chunks (X is never held whole). */

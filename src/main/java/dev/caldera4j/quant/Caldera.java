@@ -121,6 +121,7 @@ public final class Caldera {
 
     static Result decompose(float[] W, int dOut, int dIn, double[] H, CalderaConfig cfg, String layer, Consumer<Iterate> observer) {
         checkInputs(W, dOut, dIn, H, layer);
+        cfg.checkShape(dOut, dIn, layer);
         List<String> log = new ArrayList<>();
         Map<String, Double> seconds = new LinkedHashMap<>();
         for (String k : List.of("hadamard", "sqrt", "init", "svd", "als", "ldlq", "bookkeeping", "final")) seconds.put(k, 0.0);
@@ -142,11 +143,6 @@ public final class Caldera {
             log.add(String.format("%s: randomised Hadamard basis (%d, %d) -> (%d, %d)", layer, dOut, dIn, m, n));
         }
         int r = cfg.rank();
-        if (r > Math.min(m, n))
-            throw new IllegalArgumentException("Caldera " + layer + ": rank=" + r + " exceeds min(d_out, d_in) = " + Math.min(m, n)
-                    + "; choose a rank at most " + Math.min(m, n));
-        cfg.qConfig().groupFor(n, "Caldera " + layer + " (Q)");
-        if (cfg.br() < 16) QuantConfig.of(cfg.br(), cfg.group()).groupFor(n, "Caldera " + layer + " (R)");
         seconds.merge("hadamard", secondsSince(t0), Double::sum);
 
         Metric S = null;

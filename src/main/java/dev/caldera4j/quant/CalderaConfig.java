@@ -132,6 +132,22 @@ public record CalderaConfig(int bq, int group, int rank, int bl, int br, int out
                 maxDampEscalations, hessianDowndate, rLdlq, sqrtDamping, svd, svdOversample, svdPowerIters);
     }
 
+    /**
+     * Checks that a (dOut, dIn) weight can be decomposed with this config, in the basis it will be
+     * decomposed in (Hadamard-padded dims when hadamard is on): Q's and R's group divide d_in, the
+     * rank fits. Throws naming {@code what} (e.g. the layer) — call it for every shape of a model
+     * before a run starts.
+     */
+    public void checkShape(int dOut, int dIn, String what) {
+        int m = hadamard ? Hadamard.paddedSize(dOut) : dOut, n = hadamard ? Hadamard.paddedSize(dIn) : dIn;
+        String basis = hadamard ? " (Hadamard-padded to (" + m + ", " + n + "))" : "";
+        if (rank > Math.min(m, n))
+            throw new IllegalArgumentException("Caldera " + what + basis + ": rank=" + rank + " exceeds min(d_out, d_in) = " + Math.min(m, n)
+                    + "; choose a rank at most " + Math.min(m, n));
+        qConfig().groupFor(n, "Caldera " + what + basis + " (Q)");
+        if (br < 16) QuantConfig.of(br, group).groupFor(n, "Caldera " + what + basis + " (R)");
+    }
+
     /** The LDLQ configuration of the Q step: asymmetric bq-bit grids, this group, act-order, damping. */
     public QuantConfig qConfig() {
         return new QuantConfig(bq, group, false, actOrder, percdamp, QuantConfig.DEFAULT_BLOCKSIZE, maxDampEscalations);

@@ -416,6 +416,12 @@ class CalderaTest {
         assertTrue(e.getMessage().contains("layers.0.mlp.up_proj") && e.getMessage().contains("group=128"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> Caldera.decompose(W, 8, 40, H, CalderaConfig.of(9, 16, 16).withQ(2, 8), "x"));
         assertTrue(e.getMessage().contains("rank=9"), e.getMessage());
+        // every Qwen2-72B shape passes the up-front check at rank 256, group 128, with or without Hadamard (no padding needed)
+        for (boolean had : new boolean[] {false, true})
+            for (int[] shape : new int[][] {{8192, 8192}, {1024, 8192}, {29568, 8192}, {8192, 29568}})
+                CalderaConfig.of(256, 4, 4).withHadamard(had, 0).checkShape(shape[0], shape[1], "72B " + shape[0] + "x" + shape[1]);
+        e = assertThrows(IllegalArgumentException.class, () -> CalderaConfig.of(4, 4, 4).withQ(2, 32).withHadamard(true, 0).checkShape(8, 40, "layers.1.self_attn.o_proj"));
+        assertTrue(e.getMessage().contains("layers.1.self_attn.o_proj") && e.getMessage().contains("Hadamard-padded to (8, 48)"), e.getMessage());
     }
 
     static QuantizedMatrix zeroQ(int m, int n) {
