@@ -57,6 +57,11 @@ import java.util.stream.IntStream;
  * low-rank algebra with P = H·R̂ᵀ (d_in, r): ‖A′‖²_H = ‖W‖²_H − 2·tr(L̂ᵀ·W·P) + tr(L̂ᵀL̂·R̂·P), and
  * ‖W − Q̂‖²_H = e + 2·tr(L̂ᵀ·(W − Q̂)·P) − tr(L̂ᵀL̂·R̂·P). The best iterate (after a Q step) is kept;
  * its proxy error is then recomputed directly in the original basis ({@link ProxyError#relative}).
+ * Candidates are the states after every Q step and after every L·R step but the first (Q̂_{k−1}
+ * with L̂_k·R̂_k): with the downdate, or with quantised factors, the best state is often the one
+ * after an L·R step. Measured on synthetic layers (CalderaTest's report): the kept iterate comes
+ * at iteration 1–4 and the errors then drift up slowly, because LDLQ re-quantises W − L̂R̂ from
+ * scratch (it is not a descent step), so the alternation has no pull back.
  *
  * <p><b>Incoherence</b> (option): W̃ = U·W·Vᵀ, H̃ = V·H·Vᵀ with U = H_out·diag(sv)/√d_out′,
  * V = H_in·diag(su)/√d_in′ ({@link Incoherence}'s convention), dims zero-padded to
