@@ -223,6 +223,133 @@ public final class Lapack {
         return new Eigen(values, vectors);
     }
 
+    // ---- singular value decomposition ---------------------------------------------------------
+
+    /**
+     * Thin SVD A = U·diag(s)·Vt of an (m, n) matrix, k = min(m, n).
+     *
+     * @param U  (m, k) row-major, orthonormal columns
+     * @param s  (k) singular values, descending, ≥ 0
+     * @param Vt (k, n) row-major, orthonormal rows
+     */
+    public record Svd(int m, int n, double[] U, double[] s, double[] Vt) {}
+
+    /**
+     * Thin SVD of A (m, n) row-major by LAPACKE_dgesdd (divide and conquer); A is not modified.
+     *
+     * <p>Row-major A is column-major Aᵀ, so we decompose Aᵀ = U'·S·V'ᵀ in column-major and read
+     * A = V'·S·U'ᵀ: dgesdd's u' (n, k) column-major is our Vt (k, n) row-major, and its vt'
+     * (k, m) column-major is our U (m, k) row-major. No transposed copy is made.
+     */
+    public static Svd svd(double[] A, int m, int n) {
+        checkRect(A.length, m, n, "svd");
+        int k = Math.min(m, n);
+        double[] a = Arrays.copyOf(A, m * n), s = new double[k], U = new double[m * k], Vt = new double[k * n];
+        if (k == 0) return new Svd(m, n, U, s, Vt);
+        int info = openblas.LAPACKE_dgesdd(openblas.LAPACK_COL_MAJOR, (byte) 'S', n, m, a, n, s, Vt, n, U, k);
+        if (info != 0)
+            throw new ArithmeticException("svd: LAPACKE_dgesdd info=" + info + " for (" + m + ", " + n
+                    + ") (no convergence, or a NaN/Inf in the input)");
+        return new Svd(m, n, U, s, Vt);
+    }
+
+    /**
+     * Plain-Java twin of {@link #svd}: the Jacobi eigen-decomposition of the smaller Gram matrix
+     * (AᵀA or A·Aᵀ), singular values = √max(eigenvalue, 0), the other factor by A·v/σ. Squaring
+     * loses the small singular values' relative accuracy (fine for the tests' well-conditioned
+     * matrices); for σ = 0 the other factor's column or row is left zero.
+     */
+    public static Svd svdNaive(double[] A, int m, int n) {
+        checkRect(A.length, m, n, "svdNaive");
+        int k = Math.min(m, n);
+        double[] s = new double[k], U = new double[m * k], Vt = new double[k * n];
+        boolean tall = m >= n;
+        double[] G = new double[k * k]; // AᵀA (tall) or A·Aᵀ (wide)
+        for (int i = 0; i < k; i++)
+            for (int j = 0; j <= i; j++) {
+                double sum = 0;
+                if (tall) for (int p = 0; p < m; p++) sum += A[p * n + i] * A[p * n + j];
+                else for (int p = 0; p < n; p++) sum += A[i * n + p] * A[j * n + p];
+                G[i * k + j] = G[j * k + i] = sum;
+            }
+        Eigen e = symmetricEigenNaive(G, k);
+        for (int c = 0; c < k; c++) {
+            int src = k - 1 - c; // descending
+            double sigma = Math.sqrt(Math.max(0, e.values()[src]));
+            s[c] = sigma;
+            if (tall) {
+                for (int j = 0; j < n; j++) Vt[c * n + j] = e.vectors()[src * k + j];
+                if (sigma > 0)
+                    for (int i = 0; i < m; i++) {
+                        double sum = 0;
+                        for (int j = 0; j < n; j++) sum += A[i * n + j] * Vt[c * n + j];
+                        U[i * k + c] = sum / sigma;
+                    }
+            } else {
+                for (int i = 0; i < m; i++) U[i * k + c] = e.vectors()[src * k + i];
+                if (sigma > 0)
+                    for (int j = 0; j < n; j++) {
+                        double sum = 0;
+                        for (int i = 0; i < m; i++) sum += A[i * n + j] * U[i * k + c];
+                        Vt[c * n + j] = sum / sigma;
+                    }
+            }
+        }
+        return new Svd(m, n, U, s, Vt);
+    }
+
+    // ---- orthonormal basis of the columns (QR) -------------------------------------------------
+
+    /**
+     * In place: the (m, k) row-major A, m ≥ k, is replaced by the Q of its thin QR factorisation
+     * (orthonormal columns spanning A's columns when A has full column rank), by LAPACKE_dgelqf +
+     * dorglq. Row-major A is column-major Aᵀ (k, m); the LQ factorisation Aᵀ = L·Q₁ gives
+     * A = Q₁ᵀ·Lᵀ, and dorglq writes Q₁ (k, m) column-major, i.e. Q₁ᵀ (m, k) row-major, in place.
+     * Column signs are LAPACK's (Householder), not necessarily those of Gram–Schmidt.
+     */
+    public static void orthonormalizeColumns(DMatrix A) {
+        int m = A.rows, k = A.cols;
+        if (m < k)
+            throw new IllegalArgumentException("orthonormalizeColumns: (" + m + ", " + k + ") has more columns than rows; "
+                    + "at most m orthonormal columns exist");
+        if (k == 0) return;
+        try (DMatrix tau = DMatrix.zeros(1, k)) {
+            int info = openblas.LAPACKE_dgelqf(openblas.LAPACK_COL_MAJOR, k, m, A.pointer(0), k, tau.pointer(0));
+            if (info == 0) info = openblas.LAPACKE_dorglq(openblas.LAPACK_COL_MAJOR, k, m, k, A.pointer(0), k, tau.pointer(0));
+            if (info != 0)
+                throw new ArithmeticException("orthonormalizeColumns: LAPACKE_dgelqf/dorglq info=" + info + " for (" + m + ", " + k
+                        + ") (a NaN/Inf in the input?)");
+        }
+    }
+
+    /**
+     * Plain-Java twin of {@link #orthonormalizeColumns}: modified Gram–Schmidt, run twice
+     * ("twice is enough" for orthogonality to working precision). A column that is (numerically)
+     * dependent on the previous ones is left zero.
+     */
+    public static void orthonormalizeColumnsNaive(double[] A, int m, int k) {
+        checkRect(A.length, m, k, "orthonormalizeColumnsNaive");
+        double[] norm0 = new double[k];
+        for (int c = 0; c < k; c++) {
+            double s = 0;
+            for (int i = 0; i < m; i++) s += A[i * k + c] * A[i * k + c];
+            norm0[c] = Math.sqrt(s);
+        }
+        for (int pass = 0; pass < 2; pass++)
+            for (int c = 0; c < k; c++) {
+                for (int p = 0; p < c; p++) {
+                    double dot = 0;
+                    for (int i = 0; i < m; i++) dot += A[i * k + p] * A[i * k + c];
+                    for (int i = 0; i < m; i++) A[i * k + c] -= dot * A[i * k + p];
+                }
+                double s = 0;
+                for (int i = 0; i < m; i++) s += A[i * k + c] * A[i * k + c];
+                double nrm = Math.sqrt(s);
+                boolean dependent = !(nrm > 1e-13 * norm0[c]);
+                for (int i = 0; i < m; i++) A[i * k + c] = dependent ? 0 : A[i * k + c] / nrm;
+            }
+    }
+
     // ---- helpers -------------------------------------------------------------------------------
 
     /** Copies the lower triangle onto the upper one, in tiles so that the column reads stay in cache. */
@@ -250,6 +377,12 @@ public final class Lapack {
         if (n < 0 || length < (long) n * n)
             throw new IllegalArgumentException(what + ": array of " + length + " elements cannot hold an (n, n) matrix with n="
                     + n + "; pass the matrix dimension n, not its element count");
+    }
+
+    private static void checkRect(int length, int m, int n, String what) {
+        if (m < 0 || n < 0 || length < (long) m * n)
+            throw new IllegalArgumentException(what + ": array of " + length + " elements cannot hold an (m, n) = (" + m + ", " + n
+                    + ") matrix");
     }
 
     private static int checkSquare(DMatrix A, String what) {

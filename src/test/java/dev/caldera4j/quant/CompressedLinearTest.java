@@ -29,9 +29,9 @@ class CompressedLinearTest {
             Hadamard.transformNormalized(w, 0, n);
             for (int i = 0; i < n; i++) assertEquals(v[i], w[i], 1e-5, "self-inverse, n=" + n);
         }
-        assertEquals(32768, Hadamard.paddedSize(29568));
-        var e = assertThrows(IllegalArgumentException.class, () -> Hadamard.transformNormalized(new float[12], 0, 12));
-        assertTrue(e.getMessage().contains("pad to 16"), e.getMessage());
+        assertEquals(29568, Hadamard.paddedSize(29568), "924·32: Paley II ⊗ Sylvester, no padding (HadamardTest)");
+        var e = assertThrows(IllegalArgumentException.class, () -> Hadamard.transformNormalized(new float[10], 0, 10));
+        assertTrue(e.getMessage().contains("pad to 12"), e.getMessage());
     }
 
     @Test
