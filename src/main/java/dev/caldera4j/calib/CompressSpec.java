@@ -2,6 +2,8 @@ package dev.caldera4j.calib;
 
 import com.google.gson.JsonObject;
 import dev.caldera4j.model.Qwen2Config;
+import dev.caldera4j.quant.Caldera;
+import dev.caldera4j.quant.CalderaConfig;
 import dev.caldera4j.quant.CompressedLinear;
 import dev.caldera4j.quant.Gptq;
 import dev.caldera4j.quant.QuantConfig;
@@ -15,19 +17,29 @@ import java.util.Map;
  * that maps a method name to a {@link LayerCompressor}; a new method is one more case in
  * {@link #compressor()} (and its settings in {@link #toJson()}).
  *
- * @param method          "rtn", "gptq" (or "caldera", not wired yet)
+ * @param method          "rtn", "gptq" or "caldera"
  * @param quant           the grid of Q: bits, group (−1 = per channel), symmetric, act-order, GPTQ damping
  * @param trueSequential  within a block, take each group's Hessian after the previous groups were
  *                        compressed ([q,k,v] → [o] → [gate,up] → [down]); false: all four Hessians
  *                        from the dense block in one pass (GPTQ's two modes)
+ * @param caldera         the Q + L·R settings when method is "caldera" (its Q grid is {@code quant}), else null
  */
-public record CompressSpec(String method, QuantConfig quant, boolean trueSequential) {
+public record CompressSpec(String method, QuantConfig quant, boolean trueSequential, CalderaConfig caldera) {
 
     public static final List<String> METHODS = List.of("rtn", "gptq", "caldera");
 
     public CompressSpec {
         if (!METHODS.contains(method))
             throw new IllegalArgumentException("method '" + method + "' is unknown: use one of " + METHODS);
+        if (method.equals("caldera") != (caldera != null))
+            throw new IllegalArgumentException("a CalderaConfig goes with method caldera and only with it (method " + method + ")");
+        if (caldera != null && (caldera.bq() != quant.bits() || caldera.group() != quant.group() || caldera.actOrder() != quant.actOrder()))
+            throw new IllegalArgumentException("CalderaConfig's Q grid (bq " + caldera.bq() + ", group " + caldera.group()
+                    + ") must equal the spec's (bq " + quant.bits() + ", group " + quant.group() + ")");
+    }
+
+    public CompressSpec(String method, QuantConfig quant, boolean trueSequential) {
+        this(method, quant, trueSequential, null);
     }
 
     public static CompressSpec rtn(QuantConfig q) {
@@ -48,10 +60,7 @@ public record CompressSpec(String method, QuantConfig quant, boolean trueSequent
         return switch (method) {
             case "rtn" -> this::rtnLayer;
             case "gptq" -> this::gptqLayer;
-            // The CALDERA helper's Caldera.decompose(W, dOut, dIn, H, CalderaConfig, name) slots in here, with a
-            // CalderaConfig component added to this record and its settings to toJson().
-            case "caldera" -> throw new IllegalArgumentException("method caldera is not wired into the compressor yet"
-                    + " (CompressSpec.compressor): use rtn or gptq");
+            case "caldera" -> this::calderaLayer;
             default -> throw new AssertionError(method);
         };
     }
@@ -66,6 +75,14 @@ public record CompressSpec(String method, QuantConfig quant, boolean trueSequent
         Gptq.Result r = Gptq.quantize(W, dOut, dIn, H, quant, name);
         return new LayerCompressor.Result(new CompressedLinear(r.Q(), null, null, bias), r.proxyError(), quant.actOrder(),
                 Map.of("percdamp", r.percdamp(), "damp_escalations", r.dampEscalations()), r.log());
+    }
+
+    private LayerCompressor.Result calderaLayer(String name, float[] W, int dOut, int dIn, double[] H, float[] bias) {
+        if (H == null) throw new IllegalArgumentException("CALDERA " + name + " needs calibration data (a Hessian); none was given");
+        Caldera.Result r = Caldera.decompose(W, dOut, dIn, H, caldera, name);
+        CompressedLinear cl = new CompressedLinear(r.layer().Q(), r.layer().lr(), r.layer().inc(), bias);
+        return new LayerCompressor.Result(cl, r.proxyError(), caldera.actOrder(),
+                Map.of("best_iteration", r.bestIteration(), "best_after_lowrank", r.bestAfterLowRank()), r.log());
     }
 
     /**
@@ -93,6 +110,17 @@ public record CompressSpec(String method, QuantConfig quant, boolean trueSequent
             o.addProperty("max_damp_escalations", quant.maxDampEscalations());
         }
         o.addProperty("true_sequential", trueSequential);
+        if (caldera != null) {
+            o.addProperty("rank", caldera.rank());
+            o.addProperty("bl", caldera.bl());
+            o.addProperty("br", caldera.br());
+            o.addProperty("outer_iters", caldera.outerIters());
+            o.addProperty("lr_als_iters", caldera.lrAlsIters());
+            o.addProperty("hadamard", caldera.hadamard());
+            if (caldera.hadamard()) o.addProperty("hadamard_seed", caldera.seed());
+            o.addProperty("hessian_downdate", caldera.hessianDowndate());
+            o.addProperty("r_ldlq", caldera.rLdlq());
+        }
         return o;
     }
 }

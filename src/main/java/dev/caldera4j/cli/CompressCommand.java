@@ -2,6 +2,7 @@ package dev.caldera4j.cli;
 
 import dev.caldera4j.calib.CheckpointCompressor;
 import dev.caldera4j.calib.CompressSpec;
+import dev.caldera4j.quant.CalderaConfig;
 import dev.caldera4j.calib.Corpus;
 import dev.caldera4j.model.Qwen2Config;
 import dev.caldera4j.quant.QuantConfig;
@@ -22,7 +23,7 @@ final class CompressCommand implements Callable<Integer> {
     @Option(names = {"-m", "--model"}, required = true, description = "HF model directory (config.json, *.safetensors, tokenizer.json)")
     Path model;
 
-    @Option(names = "--method", required = true, description = "rtn | gptq (caldera: not wired yet)")
+    @Option(names = "--method", required = true, description = "rtn | gptq | caldera")
     String method;
 
     @Option(names = "--bits", defaultValue = "4", description = "code width bq: 2, 3, 4 or 8 (default ${DEFAULT-VALUE})")
@@ -55,13 +56,29 @@ final class CompressCommand implements Callable<Integer> {
     @Option(names = "--corpus", description = "training corpus: directory of *.txt.xz (default ../shared/data/train/corpus)")
     Path corpus;
 
+    @Option(names = "--rank", defaultValue = "64", description = "caldera: rank r of L·R (default ${DEFAULT-VALUE})")
+    int rank;
+
+    @Option(names = "--factor-bits", defaultValue = "4", description = "caldera: bits of L and R, 4 or 16 (default ${DEFAULT-VALUE})")
+    int factorBits;
+
+    @Option(names = "--iters", defaultValue = "15", description = "caldera: outer iterations; the best iterate is kept (default ${DEFAULT-VALUE})")
+    int iters;
+
+    @Option(names = "--hadamard", description = "caldera: randomised Hadamard incoherence on both sides (CPU forward only for now)")
+    boolean hadamard;
+
     @Option(names = "--out", required = true, description = "output directory (must not exist; <out>.partial is resumed)")
     Path out;
 
     @Override
     public Integer call() {
+        CalderaConfig cc = method.equals("caldera")
+                ? CalderaConfig.of(rank, factorBits, factorBits).withIters(iters, CalderaConfig.of(rank, factorBits, factorBits).lrAlsIters())
+                        .withHadamard(hadamard, seed)
+                : null;
         CheckpointCompressor.Job job = job(model, method, bits, group, actOrder, sym, percdamp, trueSequential,
-                calibSeqs, calibSeqlen, seed, corpus, out);
+                calibSeqs, calibSeqlen, seed, corpus, out, cc);
         int layers = Qwen2Config.load(model.resolve("config.json")).numLayers();
         CheckpointCompressor.Summary s;
         try (Progress p = Progress.start("compress " + method + " " + bits + "-bit", 7 * layers)) {
@@ -79,10 +96,21 @@ final class CompressCommand implements Callable<Integer> {
     static CheckpointCompressor.Job job(Path model, String method, int bits, int group, Boolean actOrder, boolean sym,
                                         double percdamp, boolean trueSequential, Integer calibSeqs, int calibSeqlen,
                                         long seed, Path corpus, Path out) {
+        return job(model, method, bits, group, actOrder, sym, percdamp, trueSequential, calibSeqs, calibSeqlen, seed, corpus, out, null);
+    }
+
+    /** As above; {@code caldera} carries rank, factor bits, iterations and Hadamard for method caldera (its Q grid is overwritten). */
+    static CheckpointCompressor.Job job(Path model, String method, int bits, int group, Boolean actOrder, boolean sym,
+                                        double percdamp, boolean trueSequential, Integer calibSeqs, int calibSeqlen,
+                                        long seed, Path corpus, Path out, CalderaConfig caldera) {
         QuantConfig q = QuantConfig.of(bits, group <= 0 ? -1 : group).withSymmetric(sym)
                 .withDamping(percdamp, QuantConfig.DEFAULT_MAX_DAMP_ESCALATIONS);
         if (actOrder != null) q = q.withActOrder(actOrder);
-        CompressSpec spec = new CompressSpec(method, q, trueSequential);
+        CalderaConfig calderaConfig = caldera == null && method.equals("caldera") ? CalderaConfig.of(64, 4, 4) : caldera;
+        if (calderaConfig != null) {
+            calderaConfig = calderaConfig.withQ(q.bits(), q.group()).withActOrder(q.actOrder()).withDamping(percdamp, QuantConfig.DEFAULT_MAX_DAMP_ESCALATIONS);
+        }
+        CompressSpec spec = new CompressSpec(method, q, trueSequential, method.equals("caldera") ? calderaConfig : null);
         int n = calibSeqs != null ? calibSeqs : spec.needsHessian() ? 128 : 0;
         if (n < 0) throw new IllegalArgumentException("--calib-seqs " + n + " must be ≥ 0");
         CheckpointCompressor.Calibration cal = n == 0 ? null

@@ -37,6 +37,8 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
+import dev.caldera4j.quant.CalderaConfig;
+
 import static org.junit.jupiter.api.Assertions.*;
 
 /**
@@ -280,6 +282,34 @@ class CheckpointCompressorTest {
     }
 
     /** Every file but the run log, byte for byte. */
+    /** method caldera end to end: Q + L·R layers written, read back and run; the low-rank term lowers the proxy error. */
+    @Test
+    void calderaCheckpointRoundTripsAndBeatsItsOwnQGrid() throws Exception {
+        QuantConfig q = QuantConfig.of(2, 128);
+        CalderaConfig cc = CalderaConfig.of(16, 4, 4).withQ(2, 128).withActOrder(q.actOrder()).withIters(3, 3);
+        Path cal = tmp.resolve("caldera"), gp = tmp.resolve("gptq128");
+        CheckpointCompressor.run(new CheckpointCompressor.Job(Fixtures.TINY, cal, new CompressSpec("caldera", q, false, cc),
+                new CheckpointCompressor.Calibration(corpus, 4, 64, 0)), null);
+        CheckpointCompressor.run(new CheckpointCompressor.Job(Fixtures.TINY, gp, CompressSpec.gptq(q),
+                new CheckpointCompressor.Calibration(corpus, 4, 64, 0)), null);
+        var weights = dev.caldera4j.format.CompressedCheckpoint.load(cal);
+        for (var block : weights.layers()) {
+            for (var lin : block.linears()) {
+                var cl = assertInstanceOf(dev.caldera4j.quant.CompressedLinear.class, lin);
+                assertNotNull(cl.lr(), "every CALDERA layer carries L·R");
+                assertEquals(16, cl.lr().rank());
+            }
+        }
+        float[] logits = new dev.caldera4j.model.Qwen2Model(weights).logits(new int[] {1, 2, 3, 4});
+        for (float v : logits) assertTrue(Float.isFinite(v));
+        double calMean = dev.caldera4j.format.CompressedCheckpoint.proxyErrors(cal).values().stream().mapToDouble(d -> d).average().orElseThrow();
+        double gpMean = dev.caldera4j.format.CompressedCheckpoint.proxyErrors(gp).values().stream().mapToDouble(d -> d).average().orElseThrow();
+        assertTrue(calMean < gpMean, "mean proxy error CALDERA " + calMean + " vs GPTQ on the same Q grid " + gpMean);
+        var meta = dev.caldera4j.format.CompressedCheckpoint.readMeta(cal);
+        assertEquals("caldera", meta.get("method").getAsString());
+        assertEquals(16, meta.getAsJsonObject("method_config").get("rank").getAsInt());
+    }
+
     static void assertSameBytes(Path a, Path b) throws Exception {
         List<String> na = names(a), nb = names(b);
         assertEquals(na, nb);
