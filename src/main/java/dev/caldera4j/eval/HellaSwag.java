@@ -83,18 +83,22 @@ public final class HellaSwag {
             throw new IllegalArgumentException("no HellaSwag tasks to evaluate");
         }
         long start = System.nanoTime();
-        int correct = 0;
-        int correctNorm = 0;
-        double[] logProbs = new double[4]; // (4) summed log-prob of each ending
+        // tokenize first (one thread), then score the tasks on all cores
+        List<Loglikelihood.Pair[]> encoded = new java.util.ArrayList<>(n);
         for (int i = 0; i < n; i++) {
             Task task = tasks.get(i);
-            // the four endings share the context's tokens (encode keeps them a prefix): run it once
             Loglikelihood.Pair[] pairs = new Loglikelihood.Pair[4];
-            boolean shared = true;
             for (int e = 0; e < 4; e++) {
                 pairs[e] = Loglikelihood.encode(tokenizer, task.context(), " " + task.endings().get(e));
-                shared &= java.util.Arrays.equals(pairs[e].context(), pairs[0].context());
             }
+            encoded.add(pairs);
+        }
+        List<double[]> all = dev.caldera4j.util.Parallel.map(n, i -> {
+            Loglikelihood.Pair[] pairs = encoded.get(i);
+            double[] logProbs = new double[4]; // (4) summed log-prob of each ending
+            // the four endings share the context's tokens (encode keeps them a prefix): run it once
+            boolean shared = true;
+            for (int e = 1; e < 4; e++) shared &= java.util.Arrays.equals(pairs[e].context(), pairs[0].context());
             if (shared) {
                 int[][] conts = new int[4][];
                 for (int e = 0; e < 4; e++) conts[e] = pairs[e].continuation();
@@ -103,13 +107,18 @@ public final class HellaSwag {
             } else {
                 for (int e = 0; e < 4; e++) logProbs[e] = Loglikelihood.score(model, pairs[e], maxLength).logProb();
             }
-            if (choose(logProbs) == task.gold()) {
+            return logProbs;
+        }, progress);
+        int correct = 0;
+        int correctNorm = 0;
+        for (int i = 0; i < n; i++) {
+            Task task = tasks.get(i);
+            if (choose(all.get(i)) == task.gold()) {
                 correct++;
             }
-            if (chooseNorm(logProbs, task.endings()) == task.gold()) {
+            if (chooseNorm(all.get(i), task.endings()) == task.gold()) {
                 correctNorm++;
             }
-            if (progress != null) progress.accept(i + 1);
         }
         return new Result(n, correct, correctNorm, (System.nanoTime() - start) * 1e-9);
     }

@@ -59,19 +59,20 @@ public final class Lambada {
             throw new IllegalArgumentException("no LAMBADA items to evaluate");
         }
         long start = System.nanoTime();
+        // tokenize first (one thread), then score the items on all cores; sums in item order
+        List<Loglikelihood.Pair> pairs = new java.util.ArrayList<>(n);
+        for (int i = 0; i < n; i++) pairs.add(Loglikelihood.encode(tokenizer, items.get(i).context(), items.get(i).target()));
+        List<Loglikelihood.Score> scores = dev.caldera4j.util.Parallel.map(n,
+                i -> Loglikelihood.score(model, pairs.get(i), maxLength), progress);
         int correct = 0;
         double nll = 0.0;
         long targetTokens = 0;
-        for (int i = 0; i < n; i++) {
-            Item item = items.get(i);
-            Loglikelihood.Score s = Loglikelihood.score(model,
-                    Loglikelihood.encode(tokenizer, item.context(), item.target()), maxLength);
+        for (Loglikelihood.Score s : scores) {
             if (s.greedy()) {
                 correct++;
             }
             nll -= s.logProb();
             targetTokens += s.tokens();
-            progress.accept(i + 1);
         }
         double seconds = (System.nanoTime() - start) * 1e-9;
         return new Result(n, correct, nll, targetTokens, seconds);

@@ -69,10 +69,9 @@ public final class Perplexity {
         }
         int vocab = model.vocabSize();
         long start = System.nanoTime();
-        double nllSum = 0.0;
-        int[] window = new int[seqlen]; // (seqlen) tokens of the current window
-        for (int w = 0; w < windows; w++) {
-            System.arraycopy(tokens, w * seqlen, window, 0, seqlen);
+        // windows are independent: all cores, NLLs summed in window order (same sum as a sequential loop)
+        java.util.List<Double> nlls = dev.caldera4j.util.Parallel.map(windows, w -> {
+            int[] window = java.util.Arrays.copyOfRange(tokens, w * seqlen, (w + 1) * seqlen); // (seqlen)
             float[] logits = model.logits(window); // (seqlen, vocab); dropped after this window
             double nll = windowNll(logits, window, vocab);
             if (!Double.isFinite(nll)) {
@@ -80,9 +79,10 @@ public final class Perplexity {
                         + " (non-finite logits or a zero-probability target); the perplexity will be {2}",
                         w, seqlen, nll);
             }
-            nllSum += nll;
-            if (progress != null) progress.accept(w + 1);
-        }
+            return nll;
+        }, progress);
+        double nllSum = 0.0;
+        for (double nll : nlls) nllSum += nll;
         double seconds = (System.nanoTime() - start) * 1e-9;
         long predicted = (long) windows * (seqlen - 1);
         return new Result(Math.exp(nllSum / predicted), nllSum, predicted, windows, seqlen, seconds);
