@@ -19,6 +19,7 @@ import static jcuda.driver.JCudaDriver.cuInit;
 import static jcuda.driver.JCudaDriver.cuLaunchKernel;
 import static jcuda.driver.JCudaDriver.cuMemAlloc;
 import static jcuda.driver.JCudaDriver.cuMemFree;
+import static jcuda.driver.JCudaDriver.cuMemGetInfo;
 import static jcuda.driver.JCudaDriver.cuMemcpyDtoDAsync;
 import static jcuda.driver.JCudaDriver.cuMemcpyDtoH;
 import static jcuda.driver.JCudaDriver.cuMemcpyHtoD;
@@ -179,6 +180,13 @@ public final class Gpu implements AutoCloseable {
         int[] v = new int[1];
         check(cuDeviceGetAttribute(v, attr, device), "cuDeviceGetAttribute(" + attr + ")");
         return v[0];
+    }
+
+    /** Device memory in use right now, total − free as cuMemGetInfo reports it (what nvidia-smi counts, context included). */
+    public long usedBytes() {
+        long[] free = new long[1], total = new long[1];
+        check(cuMemGetInfo(free, total), "cuMemGetInfo");
+        return total[0] - free[0];
     }
 
     /** The one place where a CUresult becomes an exception. */
