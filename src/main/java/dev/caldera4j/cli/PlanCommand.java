@@ -30,7 +30,7 @@ final class PlanCommand implements Callable<Integer> {
     @Option(names = "--factor-bits", defaultValue = "4", description = "bits of L and R (16 = fp16)") int factorBits;
     @Option(names = "--head-bits", defaultValue = "4", description = "lm_head bits (16 = fp16)") int headBits;
     @Option(names = "--context", defaultValue = "4096") int context;
-    @Option(names = "--context-mib", defaultValue = "512", description = "CUDA context allowance in MiB") int contextMiB;
+    @Option(names = "--context-bytes", description = "CUDA context allowance in bytes (default: measured on the H200, results/gpu-context-h200.json)") Long contextBytes;
 
     @Option(names = "--out", description = "write the fit table as a results file")
     Path out;
@@ -39,7 +39,8 @@ final class PlanCommand implements Callable<Integer> {
     public Integer call() {
         Qwen2Config c = config == null ? Qwen2Config.qwen2_72b() : Qwen2Config.load(config);
         String model = config == null ? "qwen2-72b" : config.toAbsolutePath().getParent().getFileName().toString();
-        Footprint.Runtime rt = new Footprint.Runtime(context, 1, 2, (long) contextMiB << 20, 128);
+        Footprint.Runtime rt = new Footprint.Runtime(context, 1, 2,
+                contextBytes != null ? contextBytes : Footprint.Runtime.CONTEXT_BYTES_H200, 128);
         Footprint.Settings s = Footprint.Settings.caldera(bq, group, rank, factorBits).withHead(headBits, 128);
         Footprint.Plan p = Footprint.plan(c, s, rt);
         System.out.printf(Locale.ROOT, "%s, Q %d-bit g%d, rank %d, L/R %d-bit, lm_head %s, KV cache %d positions:%n",
@@ -70,7 +71,7 @@ final class PlanCommand implements Callable<Integer> {
                         String note = (r == largest ? "largest rank (multiple of 16) that fits; " : "")
                                 + (q.fits(budgetGiB) ? "fits " : "does not fit ") + budgetGiB + " GiB with lm_head "
                                 + (hb == 16 ? "fp16" : hb + "-bit g128") + ", embedding in host memory, " + context
-                                + "-token fp16 KV cache, " + contextMiB + " MiB CUDA context allowance";
+                                + "-token fp16 KV cache, CUDA context " + rt.contextBytes() + " bytes";
                         System.out.printf(Locale.ROOT, "%-4d %-6d %-6d %-8s %-6s %10.4f %12.3f %s%n", bq, g, fb,
                                 hb == 16 ? "fp16" : hb + "-bit", r == largest ? r + "*" : Integer.toString(r),
                                 q.linearBitsPerParam(), q.deviceGiB(), fits);
@@ -96,7 +97,7 @@ final class PlanCommand implements Callable<Integer> {
         System.out.println("(* = largest rank that fits)");
         if (out != null) {
             ResultsFile.write(out, ResultsFile.envelope("caldera4j plan --budget-gib " + budgetGiB + " --context " + context
-                    + " --context-mib " + contextMiB + " --out " + out, rows, null));
+                    + (contextBytes != null ? " --context-bytes " + contextBytes : "") + " --out " + out, rows, null));
             System.out.println("wrote " + out);
         }
         return 0;

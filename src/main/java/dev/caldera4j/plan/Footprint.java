@@ -69,9 +69,16 @@ public final class Footprint {
      * @param prefillTokens  tokens of the largest prefill step (workspace scales with it)
      */
     public record Runtime(int context, int batch, int kvBytes, long contextBytes, int prefillTokens) {
-        /** DESIGN's definition: 4,096-token fp16 KV cache, batch 1; 512 MiB for the CUDA context until measured. */
+        /**
+         * CUDA context + stream + kernel module as measured on the H200 by {@code gpu.ContextProbe}
+         * (results/gpu-context-h200.json: 552,402,944 bytes = 526.8 MiB). A card with fewer SMs (an RTX 3090
+         * has 82 to the H200's 132) reserves less per-SM local memory, so this is a conservative allowance there.
+         */
+        public static final long CONTEXT_BYTES_H200 = 552_402_944L;
+
+        /** DESIGN's definition: 4,096-token fp16 KV cache, batch 1, the measured context. */
         public static Runtime design() {
-            return new Runtime(4096, 1, 2, 512L << 20, 128);
+            return new Runtime(4096, 1, 2, CONTEXT_BYTES_H200, 128);
         }
     }
 
