@@ -25,6 +25,18 @@ def parity():
     return "\n".join(out)
 
 
+def mainjob():
+    d = load("main-job-tiny.json")
+    if d is None:
+        return "_not yet run_"
+    out = ["```", f"{'model':<18} {'bits/param':>10} {'WikiText-2':>11} {'C4':>9}"]
+    for r in d["rows"]:
+        bits = r.get("bits_per_param")
+        out.append(f"{r['model']:<18} {('%.3f' % bits) if bits else '16 (bf16)':>10} {r['ppl_wikitext2']:>11.2f} {r['ppl_c4']:>9.2f}")
+    out.append("```")
+    return "\n".join(out)
+
+
 def kernels():
     d = load("kernels-h200.json")
     if d is None:
@@ -55,7 +67,7 @@ def kernels():
 def main():
     path = os.path.join(root, "README.md")
     text = open(path).read()
-    for name, fn in [("parity", parity), ("kernels", kernels)]:
+    for name, fn in [("mainjob", mainjob), ("parity", parity), ("kernels", kernels)]:
         pat = re.compile(r"(<!-- BEGIN %s -->\n)(?:.*?\n)?(<!-- END %s -->)" % (name, name), re.S)
         if not pat.search(text):
             sys.exit(f"README.md has no <!-- BEGIN {name} --> … <!-- END {name} --> block")
