@@ -37,6 +37,21 @@ def mainjob():
     return "\n".join(out)
 
 
+def baseline():
+    d = load("baseline.json")
+    if d is None:
+        return "_not yet run_"
+    out = ["| model | seqlen | WikiText-2 ppl | C4 ppl | LAMBADA acc | HellaSwag acc / acc_norm | eval tokens/s |",
+           "|---|---|---|---|---|---|---|"]
+    for r in d["rows"]:
+        hs = f"{r['hellaswag_acc']:.4f} / {r['hellaswag_acc_norm']:.4f}" if "hellaswag_acc" in r else ""
+        lam = f"{r['lambada_acc']:.4f}" if "lambada_acc" in r else ""
+        tps = f"{r['tokens_per_s']:.0f}" if "tokens_per_s" in r else ""
+        out.append(f"| {r['model']} | {r.get('seqlen', '')} | {r.get('ppl_wikitext2', float('nan')):.2f} | {r.get('ppl_c4', float('nan')):.2f} | {lam} | {hs} | {tps} |")
+    out.append(f"\n_git {d['git_commit'][:10]}, {d['machine']}; tokens/s: perplexity windows through the Java CPU forward pass on all cores_")
+    return "\n".join(out)
+
+
 def kernels():
     d = load("kernels-h200.json")
     if d is None:
@@ -67,7 +82,7 @@ def kernels():
 def main():
     path = os.path.join(root, "README.md")
     text = open(path).read()
-    for name, fn in [("mainjob", mainjob), ("parity", parity), ("kernels", kernels)]:
+    for name, fn in [("mainjob", mainjob), ("parity", parity), ("baseline", baseline), ("kernels", kernels)]:
         pat = re.compile(r"(<!-- BEGIN %s -->\n)(?:.*?\n)?(<!-- END %s -->)" % (name, name), re.S)
         if not pat.search(text):
             sys.exit(f"README.md has no <!-- BEGIN {name} --> … <!-- END {name} --> block")
