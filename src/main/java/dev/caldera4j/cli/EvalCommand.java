@@ -42,6 +42,9 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--name", split = ",", description = "model name in the results rows, one per --model (default: the directory name)")
     List<String> names;
 
+    @Option(names = "--gpu", description = "run the model on the GPU engine (fused Q + L·R kernels; needs an NVIDIA GPU, R580+ driver)")
+    boolean gpu;
+
     @Option(names = "--out", description = "write a results file (DESIGN's format) here")
     Path out;
 
@@ -77,7 +80,17 @@ final class EvalCommand implements Callable<Integer> {
                 throw new IllegalArgumentException("every requested seqlen " + wanted + " exceeds " + model
                         + "'s max_position_embeddings " + maxPos + ": pass --seqlen ≤ " + maxPos);
             }
-            EvalReport r = Evaluator.run(lm, tok, in, m, usable, true);
+            EvalReport r;
+            if (gpu) {
+                int ctx = usable.stream().mapToInt(Integer::intValue).max().orElse(512);
+                try (dev.caldera4j.gpu.Gpu g = dev.caldera4j.gpu.Gpu.open();
+                     dev.caldera4j.gpu.Engine e = dev.caldera4j.gpu.Engine.load(g, lm.weights(),
+                             dev.caldera4j.gpu.Engine.Options.defaults(Math.max(ctx, 2048)).withLogitRows(128), System.out)) {
+                    r = Evaluator.run(new dev.caldera4j.gpu.EngineModel(e), tok, in, m, usable, true);
+                }
+            } else {
+                r = Evaluator.run(lm, tok, in, m, usable, true);
+            }
             String modelName = names != null && i < names.size() ? names.get(i)
                     : model.toAbsolutePath().normalize().getFileName().toString();
             System.out.println("== " + modelName);

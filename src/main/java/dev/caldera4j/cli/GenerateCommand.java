@@ -34,6 +34,9 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "0", description = "sampler seed (default ${DEFAULT-VALUE})")
     long seed;
 
+    @Option(names = "--gpu", description = "generate on the GPU engine (greedy; decode steps replayed from a CUDA graph)")
+    boolean gpu;
+
     @Override
     public Integer call() {
         Qwen2Model m = Models.load(model);
@@ -48,6 +51,7 @@ final class GenerateCommand implements Callable<Integer> {
             ids = withBos;
         }
         if (ids.length == 0) throw new IllegalArgumentException("empty prompt and the tokenizer has no BOS: give --prompt");
+        if (gpu) return generateOnGpu(m, tok, ids);
         // decode prompt + continuation and print the growing suffix: multi-byte characters split across
         // tokens and tokenizers that strip a leading space both come out right
         final int[] context = ids;
@@ -70,6 +74,26 @@ final class GenerateCommand implements Callable<Integer> {
         System.out.println();
         System.err.printf("[%d prompt tokens at %.0f tok/s, %d generated at %.1f tok/s on the CPU]%n",
                 ids.length, r.promptTokensPerSecond(), r.tokens().length, r.decodeTokensPerSecond());
+        return 0;
+    }
+
+    private int generateOnGpu(Qwen2Model m, Tokenizer tok, int[] ids) {
+        if (temperature != 0)
+            throw new IllegalArgumentException("--gpu samples greedily: drop --temperature (or run without --gpu to sample)");
+        try (dev.caldera4j.gpu.Gpu g = dev.caldera4j.gpu.Gpu.open();
+             dev.caldera4j.gpu.Engine e = dev.caldera4j.gpu.Engine.load(g, m.weights(),
+                     dev.caldera4j.gpu.Engine.Options.defaults(ids.length + maxTokens + 1), System.err)) {
+            long t0 = System.nanoTime();
+            int[] out = e.generate(ids, maxTokens, true);
+            double s = (System.nanoTime() - t0) / 1e9;
+            int n = 0;
+            while (n < out.length && out[n] != tok.eosId()) n++;
+            int[] all = java.util.Arrays.copyOf(ids, ids.length + n);
+            System.arraycopy(out, 0, all, ids.length, n);
+            System.out.println(tok.decode(all));
+            System.err.printf("[%d prompt + %d generated tokens in %.3f s on %s (engine: %s)]%n", ids.length, out.length, s, g.deviceName,
+                    e.describe());
+        }
         return 0;
     }
 }

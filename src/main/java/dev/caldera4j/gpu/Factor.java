@@ -57,4 +57,17 @@ public record Factor(
     public long bytes() {
         return bits == 16 ? 2L * rows * cols : (long) rows * cols / 2 + 4L * rows * (cols / group);
     }
+
+    /** An fp16 factor from float values (rounded to fp16; CALDERA's 16-bit factors are fp16-exact already). */
+    public static Factor fp16(String name, int rows, int cols, float[] v) {
+        short[] h = new short[v.length];
+        for (int i = 0; i < v.length; i++) h[i] = Float.floatToFloat16(v[i]);
+        return new Factor(name, rows, cols, 16, 0, h, null, null, null);
+    }
+
+    /** A 4-bit factor from a format-v1 quantised matrix (same word order, scales and zeros). */
+    public static Factor of(String name, dev.caldera4j.quant.QuantizedMatrix q) {
+        if (q.bits() != 4) throw new IllegalArgumentException(name + ": GPU factors are 4-bit or fp16, got " + q.bits() + " bits");
+        return new Factor(name, q.dOut(), q.dIn(), 4, q.group(), null, q.qweight(), q.scales(), q.zeros());
+    }
 }

@@ -32,6 +32,13 @@ import static jcuda.driver.JCudaDriver.cuOccupancyMaxActiveBlocksPerMultiprocess
 import static jcuda.driver.JCudaDriver.cuStreamCreate;
 import static jcuda.driver.JCudaDriver.cuStreamDestroy;
 import static jcuda.driver.JCudaDriver.cuStreamSynchronize;
+import static jcuda.driver.JCudaDriver.cuStreamBeginCapture;
+import static jcuda.driver.JCudaDriver.cuStreamEndCapture;
+import static jcuda.driver.JCudaDriver.cuGraphInstantiate;
+import static jcuda.driver.JCudaDriver.cuGraphLaunch;
+import static jcuda.driver.JCudaDriver.cuGraphDestroy;
+import static jcuda.driver.JCudaDriver.cuGraphExecDestroy;
+import static jcuda.driver.JCudaDriver.cuMemcpyHtoDAsync;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -46,7 +53,10 @@ import jcuda.driver.CUevent;
 import jcuda.driver.CUevent_flags;
 import jcuda.driver.CUfunction;
 import jcuda.driver.CUfunction_attribute;
+import jcuda.driver.CUgraph;
+import jcuda.driver.CUgraphExec;
 import jcuda.driver.CUmodule;
+import jcuda.driver.CUstreamCaptureMode;
 import jcuda.driver.CUresult;
 import jcuda.driver.CUstream;
 import jcuda.driver.JCudaDriver;
@@ -89,6 +99,9 @@ public final class Gpu implements AutoCloseable {
     private final CUdevice device = new CUdevice();
     private final CUcontext context = new CUcontext();
     private final CUmodule module = new CUmodule();
+    /** engine.cu's kernels (names start with "eng_"), from the PTX of the same target as qlr's. */
+    private final CUmodule engineModule = new CUmodule();
+    public final String enginePtxResource;
     private final CUstream stream = new CUstream();
     private final Map<String, CUfunction> functions = new HashMap<>();
     private final Map<String, Integer> smemAllowed = new HashMap<>();
@@ -159,6 +172,8 @@ public final class Gpu implements AutoCloseable {
         byte[] ptx = readPtx(ptxResource);
         check(cuModuleLoadData(module, ptx), "loading " + ptxResource + " (PTX from nvcc 13.0 needs an R580+ driver; this one is "
                 + driverVersion + ")");
+        enginePtxResource = ptxResource.replace("qlr_", "engine_");
+        check(cuModuleLoadData(engineModule, readPtx(enginePtxResource)), "loading " + enginePtxResource);
         check(cuStreamCreate(stream, 0), "cuStreamCreate");
     }
 
@@ -202,7 +217,9 @@ public final class Gpu implements AutoCloseable {
         CUfunction f = functions.get(kernel);
         if (f == null) {
             f = new CUfunction();
-            check(cuModuleGetFunction(f, module, kernel), "looking up kernel " + kernel + " in " + ptxResource);
+            boolean engine = kernel.startsWith("eng_");
+            check(cuModuleGetFunction(f, engine ? engineModule : module, kernel), "looking up kernel " + kernel + " in "
+                    + (engine ? enginePtxResource : ptxResource));
             functions.put(kernel, f);
         }
         if (dynamicSmem > smemAllowed.getOrDefault(kernel, 48 * 1024)) {
@@ -281,6 +298,66 @@ public final class Gpu implements AutoCloseable {
         check(cuMemcpyHtoD(b.ptr(), Pointer.to(a), 2L * a.length), "writing " + b.what());
     }
 
+    public void write(Buffer b, int[] a) {
+        sync();
+        check(cuMemcpyHtoD(b.ptr(), Pointer.to(a), 4L * a.length), "writing " + b.what());
+    }
+
+    public void write(Buffer b, float[] a) {
+        sync();
+        check(cuMemcpyHtoD(b.ptr(), Pointer.to(a), 4L * a.length), "writing " + b.what());
+    }
+
+    /** Copies host values into a buffer on the stream (capture-safe: no synchronisation). */
+    public void writeAsync(Buffer b, short[] a, int n) {
+        check(cuMemcpyHtoDAsync(b.ptr(), Pointer.to(a), 2L * n, stream), "writing " + b.what());
+    }
+
+    public int[] readInts(Buffer b, int n) {
+        sync();
+        int[] a = new int[n];
+        check(cuMemcpyDtoH(Pointer.to(a), b.ptr(), 4L * n), "reading " + b.what());
+        return a;
+    }
+
+    public float[] readFloats(Buffer b, long offsetFloats, int n) {
+        sync();
+        float[] a = new float[n];
+        check(cuMemcpyDtoH(Pointer.to(a), b.ptr().withByteOffset(4L * offsetFloats), 4L * n), "reading " + b.what());
+        return a;
+    }
+
+    /** A view of bytes [offset, offset + bytes) of b (no allocation; freeing it is the parent's job). */
+    public static Buffer slice(Buffer b, long offset, long bytes, String what) {
+        if (offset < 0 || offset + bytes > b.bytes())
+            throw new IllegalArgumentException("slice [" + offset + ", " + (offset + bytes) + ") of " + b.what() + " (" + b.bytes()
+                    + " bytes) is out of range");
+        return new Buffer(b.ptr().withByteOffset(offset), bytes, what);
+    }
+
+    /** Starts recording the stream's work into a CUDA graph (nothing runs until the graph is launched). */
+    public void beginCapture() {
+        check(cuStreamBeginCapture(stream, CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_THREAD_LOCAL), "cuStreamBeginCapture");
+    }
+
+    /** Ends the capture and instantiates the graph. */
+    public CUgraphExec endCapture() {
+        CUgraph g = new CUgraph();
+        check(cuStreamEndCapture(stream, g), "cuStreamEndCapture (a launch during capture failed, or something synchronised)");
+        CUgraphExec e = new CUgraphExec();
+        check(cuGraphInstantiate(e, g, 0), "cuGraphInstantiate");
+        check(cuGraphDestroy(g), "cuGraphDestroy");
+        return e;
+    }
+
+    public void launchGraph(CUgraphExec e) {
+        check(cuGraphLaunch(e, stream), "cuGraphLaunch");
+    }
+
+    public static void destroy(CUgraphExec e) {
+        check(cuGraphExecDestroy(e), "cuGraphExecDestroy");
+    }
+
     public short[] readShorts(Buffer b, int n) {
         sync();
         short[] a = new short[n];
@@ -334,6 +411,7 @@ public final class Gpu implements AutoCloseable {
     public void close() {
         cuStreamDestroy(stream);
         cuModuleUnload(module);
+        cuModuleUnload(engineModule);
         cuDevicePrimaryCtxRelease(device);
     }
 }

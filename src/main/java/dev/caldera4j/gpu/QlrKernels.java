@@ -126,12 +126,7 @@ public final class QlrKernels {
     /** Scratch for a layer shape; unfused = also the fp16 copy of Q and the partial outputs. */
     public Workspace workspace(DeviceLayer l, int maxTokens, boolean unfused) {
         int rank = l.rank;
-        long ws = 1;
-        for (int T = 1; T <= maxTokens; T++) {
-            ws = Math.max(ws, (long) Math.max(prefillSplit(l, T, false), wgmma ? prefillSplit(l, T, true) : 1) * T * l.dOut);
-            ws = Math.max(ws, (long) gemmSplit(l.dOut, T, l.dIn) * T * l.dOut);
-            if (rank > 0) ws = Math.max(ws, (long) gemmSplit(rank, T, l.dIn) * T * rank);
-        }
+        long ws = splitFloats(l, maxTokens);
         int cMax = l.dIn / 256 + 1;
         Buffer sync = gpu.alloc(16, "decode counters");
         gpu.zero(sync);
@@ -148,6 +143,22 @@ public final class QlrKernels {
                 unfused ? gpu.alloc(2L * l.dOut * l.dIn, "Q fp16") : null,
                 unfused ? gpu.alloc(2L * maxTokens * l.dOut, "y1") : null,
                 unfused ? gpu.alloc(2L * maxTokens * l.dOut, "y2") : null);
+    }
+
+    /** Split-k partial sums (floats) the prefill, gemm and low-rank paths of layer l need for up to maxTokens tokens. */
+    public long splitFloats(DeviceLayer l, int maxTokens) {
+        long ws = 1;
+        for (int T = 1; T <= maxTokens; T++) {
+            ws = Math.max(ws, (long) Math.max(prefillSplit(l, T, false), wgmma ? prefillSplit(l, T, true) : 1) * T * l.dOut);
+            ws = Math.max(ws, gemmSplitFloats(l.dOut, l.dIn, T));
+            if (l.rank > 0) ws = Math.max(ws, gemmSplitFloats(l.rank, l.dIn, T));
+        }
+        return ws;
+    }
+
+    /** Split-k partial floats of gemm_f16 for an (M, K) weight and N tokens. */
+    public long gemmSplitFloats(int M, int K, int N) {
+        return (long) gemmSplit(M, N, K) * N * M;
     }
 
     private void checkWorkspace(DeviceLayer l, Workspace w, int T) {

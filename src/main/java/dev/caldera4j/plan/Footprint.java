@@ -90,6 +90,7 @@ public final class Footprint {
 
     /** Bytes of one compressed linear (dOut, dIn) as format v1 stores it, bias excluded. */
     public static long linearBytes(int dOut, int dIn, Settings s) {
+        if (s.bq() == 16) return 2L * dOut * dIn; // an fp16 linear (the dense baseline)
         long b = quantizedBytes(dOut, dIn, s.bq(), s.group());
         if (s.rank() > 0) {
             b += s.bl() == 16 ? 2L * dOut * s.rank() : quantizedBytes(dOut, s.rank(), s.bl(), LowRank.lGroup(s.rank()));
@@ -162,16 +163,22 @@ public final class Footprint {
     }
 
     /**
-     * Activation buffers of the engine, sized for the larger of decode and a prefill of rt.prefillTokens:
-     * residual stream and normed copy (fp32), q/k/v/o and MLP activations (fp16), the low-rank
-     * intermediate t = R·x, attention scores (fp32, heads × tokens × context) and the logits (fp32).
+     * Activation buffers and scratch of the GPU engine (gpu.Engine), sized for the larger of decode
+     * and a prefill of rt.prefillTokens: residual stream (fp32), normed copy, q/k/v, attention and
+     * MLP activations (fp16), split-context attention partials (fp32, heads × tokens × (head_dim+2)),
+     * the linears' shared scratch — X·Rᵀ (fp16), R dequantised for prefill (fp16, when 4-bit),
+     * split-k partials (fp32; the k/v projections split d_in into at most 32 parts) — and one
+     * row of fp32 logits.
      */
     public static long workspaceBytes(Qwen2Config c, Settings s, Runtime rt) {
         long T = (long) rt.prefillTokens() * rt.batch();
-        long h = c.hiddenSize(), im = c.intermediateSize();
-        long act = T * (2 * 4 * h + 2 * (c.qDim() + 2L * c.kvDim() + h) + 2 * 3 * im + 4L * Math.max(s.rank(), 1));
-        long scores = 4L * c.numHeads() * T * rt.context();
+        long h = c.hiddenSize(), im = c.intermediateSize(), r = s.rank();
+        long act = T * (4 * h + 2 * h + 2 * (2L * c.qDim() + 2L * c.kvDim() + h) + 2 * 2 * im);
+        long partials = 4L * c.numHeads() * T * (c.headDim() + 2);
+        long lowRank = r == 0 || s.bq() == 16 ? 0 : 2 * T * r + (s.br() == 4 ? 2 * r * Math.max(im, h) : 0) + 4 * (im / 256 + 1) * r;
+        long splitK = 4 * T * c.kvDim() * 32;
+        long tokens = 4L * (rt.context() + 1) + 8 * T + (s.embeddingOnDevice() ? 0 : 2 * T * h);
         long logits = 4L * rt.batch() * c.vocabSize();
-        return act + scores + logits;
+        return act + partials + lowRank + splitK + tokens + logits;
     }
 }

@@ -53,6 +53,9 @@ class PtxFreshnessTest {
             assertTrue(ptx.contains(".target " + (t.equals("sm90a") ? "sm_90a" : "sm_80")), "qlr_" + t + ".ptx has the wrong .target");
             for (String k : QlrKernels.KERNELS)
                 assertTrue(ptx.contains(".entry " + k + "("), "kernel " + k + " is not an entry of qlr_" + t + ".ptx");
+            String eng = new String(Gpu.readPtx("engine_" + t + ".ptx"), StandardCharsets.UTF_8);
+            for (String k : Engine.KERNELS)
+                assertTrue(eng.contains(".entry " + k + "("), "kernel " + k + " is not an entry of engine_" + t + ".ptx");
         }
     }
 }

@@ -33,6 +33,11 @@ class GemmTest {
             float[] E = new float[m * n];
             Gemm.matmul(A, Bt, E, m, n, k, false);
             for (int i = 0; i < E.length; i++) assertTrue(Math.abs(E[i] - D[i]) < tol, "matmul " + m + "x" + n + "x" + k);
+            float[] F = new float[m * n]; // the plain-Java matmul (caldera4j.blas=java) against the same twin
+            Gemm.matmulNaive(A, Bt, F, m, n, k, false);
+            for (int i = 0; i < F.length; i++) assertTrue(Math.abs(F[i] - D[i]) < tol, "matmulNaive " + m + "x" + n + "x" + k);
+            Gemm.matmulNaive(A, Bt, F, m, n, k, true);
+            for (int i = 0; i < F.length; i++) assertTrue(Math.abs(F[i] - 2 * D[i]) < 2 * tol, "matmulNaive accumulate");
         }
     }
 }
