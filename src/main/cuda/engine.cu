@@ -31,26 +31,21 @@ __device__ __forceinline__ float warp_max(float v) {
     return v;
 }
 
-// Sum over a block of up to 1024 threads; red holds 32 floats. Every thread gets the result.
-__device__ float block_sum(float v, float* red) {
+// Sum (or max) over a block of up to 1024 threads; red holds 32 floats. Every thread gets the result.
+template <bool MAX>
+__device__ float block_reduce(float v, float* red) {
     int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
-    v = warp_sum(v);
+    v = MAX ? warp_max(v) : warp_sum(v);
     __syncthreads();
     if (lane == 0) red[w] = v;
     __syncthreads();
-    float s = lane < nw ? red[lane] : 0.f;
-    return warp_sum(s);
+    float s = lane < nw ? red[lane] : (MAX ? -INFINITY : 0.f);
+    return MAX ? warp_max(s) : warp_sum(s);
 }
 
-__device__ float block_max(float v, float* red) {
-    int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
-    v = warp_max(v);
-    __syncthreads();
-    if (lane == 0) red[w] = v;
-    __syncthreads();
-    float s = lane < nw ? red[lane] : -INFINITY;
-    return warp_max(s);
-}
+__device__ float block_sum(float v, float* red) { return block_reduce<false>(v, red); }
+
+__device__ float block_max(float v, float* red) { return block_reduce<true>(v, red); }
 
 // h (T, H) fp32 = emb[tok[t]] (fp16 rows). grid (T); the host-embedding mode passes its gathered
 // rows as emb and tok = 0, 1, …, T−1.

@@ -57,12 +57,7 @@ public final class EngineBench {
     }
 
     public static void main(String[] args) throws Exception {
-        Map<String, String> opt = new LinkedHashMap<>();
-        for (int i = 0; i < args.length; i++) {
-            if (!args[i].startsWith("--") || i + 1 >= args.length)
-                throw new IllegalArgumentException("expected --name value pairs, got '" + args[i] + "'; see the class comment for usage");
-            opt.put(args[i].substring(2), args[++i]);
-        }
+        Map<String, String> opt = KernelBench.options(args);
         Gpu.Availability a = Gpu.available();
         if (!a.available()) {
             System.err.println("EngineBench: no GPU here: " + a.reason());

@@ -63,12 +63,7 @@ public final class KernelBench {
     }
 
     public static void main(String[] args) throws Exception {
-        Map<String, String> opt = new LinkedHashMap<>();
-        for (int i = 0; i < args.length; i++) {
-            if (!args[i].startsWith("--") || i + 1 >= args.length)
-                throw new IllegalArgumentException("expected --name value pairs, got '" + args[i] + "'; see the class comment for usage");
-            opt.put(args[i].substring(2), args[++i]);
-        }
+        Map<String, String> opt = options(args);
         Path out = Path.of(opt.getOrDefault("out", "kernels.json"));
         Path logPath = Path.of(opt.getOrDefault("log", out.toString().replaceAll("\\.json$", "") + ".log"));
         Gpu.Availability a = Gpu.available();
@@ -120,6 +115,17 @@ public final class KernelBench {
             tee.println(parityOk ? "parity: all passed" : "parity: FAILED (see the FAIL lines above)");
         }
         System.exit(parityOk ? 0 : 1);
+    }
+
+    /** --name value pairs of a benchmark's command line. */
+    static Map<String, String> options(String[] args) {
+        Map<String, String> opt = new LinkedHashMap<>();
+        for (int i = 0; i < args.length; i++) {
+            if (!args[i].startsWith("--") || i + 1 >= args.length)
+                throw new IllegalArgumentException("expected --name value pairs, got '" + args[i] + "'; see the class comment for usage");
+            opt.put(args[i].substring(2), args[++i]);
+        }
+        return opt;
     }
 
     static String ptxCompiler(String resource) {
