@@ -41,7 +41,7 @@ final class LayerTableCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "0", description = "calibration seed (default ${DEFAULT-VALUE})")
     long seed;
 
-    @Option(names = "--rank", description = "CALDERA rank (default: the rank whose bits overhead on this model matches rank 128 on Qwen2-72B)")
+    @Option(names = "--rank", description = "CALDERA rank (default: the rank whose fp16-factor overhead on this model matches rank 128 on Qwen2-72B, as in sweep-stage1)")
     Integer rank;
 
     @Option(names = "--factor-bits", defaultValue = "4", description = "bits of L and R (default ${DEFAULT-VALUE})")
@@ -60,7 +60,7 @@ final class LayerTableCommand implements Callable<Integer> {
     public Integer call() {
         Path m = model != null ? model : Path.of(System.getProperty("caldera4j.shared", "../shared"), "data/models/standin-small");
         int r = rank != null ? rank
-                : Stage1.matchedRank(Qwen2Config.load(m.resolve("config.json")), Qwen2Config.qwen2_72b(), 128, factorBits);
+                : Stage1.matchedRank(Qwen2Config.load(m.resolve("config.json")), Qwen2Config.qwen2_72b(), 128, Stage1.MATCH_BITS);
         CalderaConfig cfg = CalderaConfig.of(r, factorBits, factorBits).withQ(2, group)
                 .withIters(iters, CalderaConfig.DEFAULT_ALS_ITERS);
         String command = "caldera4j " + String.join(" ", spec.commandLine().getParseResult().originalArgs());

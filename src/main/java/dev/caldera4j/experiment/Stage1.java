@@ -33,18 +33,28 @@ public final class Stage1 {
     }
 
     /**
-     * The rank of {@code small} whose overhead at this factor width is closest to what {@code bigRank}
-     * costs on {@code big} (ties: the smaller rank). Ranks run from 1 to the smallest linear dimension
-     * of the small model; with quantised factors a rank above 128 must be a multiple of 128 (format v1).
+     * The rank of {@code small} whose overhead at {@code matchBits}-bit factors is closest to what
+     * {@code bigRank} costs on {@code big} at the same width (ties: the smaller rank). Ranks run from 1
+     * to the smallest linear dimension of the small model; with quantised factors a rank above 128
+     * must be a multiple of 128 (format v1).
+     *
+     * <p>Stage 1 matches at 16 bits ({@link #MATCH_BITS}) and uses the same ranks for 4-bit factors.
+     * Why not match the 4-bit overhead itself: format v1 groups L along the rank with group min(r, 128),
+     * so every row of L pays a 32-bit scale + zero and a whole 32-bit word of codes however small r
+     * is. On Qwen2-72B (rows of 8192…29568 columns) that costs little; on standin-small it dominates:
+     * 4-bit rank 1 already costs more than 72B's 4-bit rank 128, so an exact 4-bit match gives ranks
+     * {1, 1, ~9}, degenerate for a sweep. Matching the fp16 overhead (no scales: r·16·(d_out + d_in)
+     * per matrix) gives the ratio the seed's ranks have to the model's width; each row then records
+     * its exact overhead on both models.
      */
-    public static int matchedRank(Qwen2Config small, Qwen2Config big, int bigRank, int bits) {
-        double target = overheadBits(big, bigRank, bits);
+    public static int matchedRank(Qwen2Config small, Qwen2Config big, int bigRank, int matchBits) {
+        double target = overheadBits(big, bigRank, matchBits);
         int maxRank = Math.min(Math.min(small.hiddenSize(), small.kvDim()), Math.min(small.qDim(), small.intermediateSize()));
         int best = 1;
         double bestDiff = Double.POSITIVE_INFINITY;
         for (int r = 1; r <= maxRank; r++) {
-            if (bits < 16 && r > 128 && r % 128 != 0) continue;
-            double d = Math.abs(overheadBits(small, r, bits) - target);
+            if (matchBits < 16 && r > 128 && r % 128 != 0) continue;
+            double d = Math.abs(overheadBits(small, r, matchBits) - target);
             if (d < bestDiff) {
                 bestDiff = d;
                 best = r;
@@ -52,4 +62,7 @@ public final class Stage1 {
         }
         return best;
     }
+
+    /** Factor width whose exact overhead the ranks are matched at (see {@link #matchedRank}). */
+    public static final int MATCH_BITS = 16;
 }
