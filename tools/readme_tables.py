@@ -133,11 +133,58 @@ def e2e():
     out.append(f"\n_git {str(d['git_commit'])[:10]}; {d['machine']}; command: `tools/stage-gpu.sh …` here, `tools/e2e-gpu.sh` on the GPU host_")
     return "\n".join(out)
 
+def stage1():
+    d = load("stage1.json")
+    if d is None:
+        return "_not yet run (`tools/caldera4j sweep-stage1`)_"
+    out = ["| factors | rank (72B rank) | calib windows | bits/param | WikiText-2 | C4 | LAMBADA | HellaSwag | compress s | 72B bits/param | 72B GiB (fp16 / 4-bit lm_head) | fits 22 GiB | Pareto |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in d["rows"]:
+        if r.get("eval") != "quick":
+            continue
+        fits = "yes" if r["fits_72b_22gib"] else ("with 4-bit lm_head" if r["fits_72b_22gib_head4"] else "no")
+        out.append(f"| {r['bl']}-bit | {r['rank']} ({r['rank_72b']}) | {r['calib_seqs']} | {r['bits_per_param']:.3f} | {r['ppl_wikitext2']:.2f} | "
+                   f"{r['ppl_c4']:.2f} | {r['lambada_acc']:.3f} | {r['hellaswag_acc']:.3f} | {r['seconds']:.0f} | {r['bits_per_param_72b']:.3f} | "
+                   f"{r['bytes_72b'] / 2**30:.2f} / {r['bytes_72b_head4'] / 2**30:.2f} | {fits} | {'yes' if r.get('pareto') else ''} |")
+    out.append(f"\n_quick evaluation (64 × 512-token windows, 1,000 LAMBADA, 1,000 HellaSwag); Q 2-bit g128; "
+               f"{d['rows'][0].get('outer_iters')} outer iterations; git {d['git_commit'][:10]}, {d['machine']}_")
+    return "\n".join(out)
+
+
+def calderavsgptq():
+    d = load("caldera-vs-gptq-standin-small.json")
+    if d is None:
+        return "_not yet run (`tools/caldera4j caldera-vs-gptq`)_"
+    rows = d["rows"]
+    cal = [r for r in rows if r["method"] == "caldera"]
+    matched = {r["layer"]: r for r in rows if r.get("matched")}
+    rtn = {r["layer"]: r for r in rows if r["method"] == "rtn"}
+    by_kind = {}
+    for c in cal:
+        kind = c["layer"].split(".")[-1]
+        by_kind.setdefault(kind, []).append(c)
+    out = ["| matrix | d_out × d_in | CALDERA bits | CALDERA error | matched GPTQ | GPTQ bits | GPTQ error | RTN g128 error | CALDERA wins |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for kind, cs in by_kind.items():
+        m = [matched[c["layer"]] for c in cs if c["layer"] in matched]
+        mean = lambda xs: sum(xs) / len(xs)
+        g = m[0]["group"] if m else "–"
+        out.append(f"| {kind} (×{len(cs)}) | {cs[0]['d_out']} × {cs[0]['d_in']} | {cs[0]['bits_per_param']:.3f} | {mean([c['proxy_error'] for c in cs]):.4f} | "
+                   f"g{g} | {m[0]['bits_per_param']:.3f} | {mean([x['proxy_error'] for x in m]):.4f} | {mean([rtn[c['layer']]['proxy_error'] for c in cs]):.4f} | "
+                   f"{sum(1 for c in cs if c.get('caldera_wins'))} of {len(cs)} |")
+    wins = sum(1 for c in cal if c.get("caldera_wins"))
+    c0 = cal[0]
+    out.append(f"\n_CALDERA rank {c0['rank']}, L and R at {c0['bl']} bits, Q 2-bit g{c0['group']}, {c0['outer_iters']} outer iterations; "
+               f"errors are tr(ΔHΔᵀ)/tr(WHWᵀ), means over the layers; CALDERA wins {wins} of {len(cal)} matrices; "
+               f"calibration {c0['calib_seqs']} × {c0['calib_seqlen']}; git {d['git_commit'][:10]}, {d['machine']}_")
+    return "\n".join(out)
+
 
 def main():
     path = os.path.join(root, "README.md")
     text = open(path).read()
-    for name, fn in [("mainjob", mainjob), ("parity", parity), ("baseline", baseline), ("kernels", kernels), ("e2e", e2e)]:
+    for name, fn in [("mainjob", mainjob), ("parity", parity), ("baseline", baseline), ("kernels", kernels), ("e2e", e2e),
+                     ("stage1", stage1), ("calderavsgptq", calderavsgptq)]:
         pat = re.compile(r"(<!-- BEGIN %s -->\n)(?:.*?\n)?(<!-- END %s -->)" % (name, name), re.S)
         if not pat.search(text):
             sys.exit(f"README.md has no <!-- BEGIN {name} --> … <!-- END {name} --> block")

@@ -50,7 +50,14 @@ public final class ResultsFile {
      * fields that reference-check rows need: {@code metric} (which metric a row checks, e.g.
      * "ppl_wikitext2"), {@code reference_value} (the outside reference, e.g. a model-card number),
      * {@code rel_diff} ((value − reference) / reference), and {@code note} (free text: caveats,
-     * non-finite values left out).
+     * non-finite values left out). Per-matrix and Stage-1 rows add: {@code layer} (tensor prefix),
+     * {@code proxy_error} (tr(ΔHΔᵀ)/tr(WHWᵀ)), {@code outer_iters}, {@code best_iteration} (CALDERA's kept
+     * iterate), {@code iter_errors} (best error after 1, 2, … iterations, comma-separated), {@code matched}
+     * (the GPTQ row matched to CALDERA's bits), {@code caldera_wins}; {@code rank_72b} (the Qwen2-72B rank
+     * whose overhead a small-model rank matches), {@code overhead_bits} / {@code overhead_bits_72b} (bits per
+     * parameter the L·R factors add), {@code bits_per_param_72b}, {@code bytes_72b} / {@code fits_72b_22gib}
+     * (device bytes of the config on Qwen2-72B's shapes and whether they fit DESIGN's 22 GiB, fp16 lm_head),
+     * the same with a 4-bit lm_head ({@code _head4}), and {@code pareto} (on the quality-vs-bits frontier).
      */
     public static final Map<String, FieldType> FIELDS = fields(
             // models and methods
@@ -71,6 +78,13 @@ public final class ResultsFile {
             "device_bytes_peak", FieldType.INTEGER, "planner_bytes", FieldType.INTEGER,
             // stage 2
             "signal", FieldType.STRING, "budget_bits", FieldType.NUMBER,
+            // per-matrix comparisons (LayerTable) and the Stage-1 sweep (Stage1): caldera4j additions
+            "layer", FieldType.STRING, "proxy_error", FieldType.NUMBER, "outer_iters", FieldType.INTEGER,
+            "best_iteration", FieldType.INTEGER, "iter_errors", FieldType.STRING, "matched", FieldType.BOOLEAN,
+            "caldera_wins", FieldType.BOOLEAN, "rank_72b", FieldType.INTEGER, "overhead_bits", FieldType.NUMBER,
+            "overhead_bits_72b", FieldType.NUMBER, "bits_per_param_72b", FieldType.NUMBER, "bytes_72b", FieldType.INTEGER,
+            "fits_72b_22gib", FieldType.BOOLEAN, "bytes_72b_head4", FieldType.INTEGER, "fits_72b_22gib_head4", FieldType.BOOLEAN,
+            "pareto", FieldType.BOOLEAN,
             // reference checks and remarks (caldera4j additions, see above)
             "metric", FieldType.STRING, "reference_value", FieldType.NUMBER, "rel_diff", FieldType.NUMBER,
             "note", FieldType.STRING);

@@ -4,19 +4,10 @@ import dev.caldera4j.calib.CheckpointCompressor;
 import dev.caldera4j.calib.CompressSpec;
 import dev.caldera4j.eval.EvalData;
 import dev.caldera4j.eval.EvalMode;
-import dev.caldera4j.eval.EvalReport;
-import dev.caldera4j.eval.EvalSet;
-import dev.caldera4j.eval.Evaluator;
 import dev.caldera4j.eval.ResultsFile;
 import dev.caldera4j.format.CompressedCheckpoint;
-import dev.caldera4j.model.Linear;
-import dev.caldera4j.model.Models;
-import dev.caldera4j.model.Qwen2Model;
 import dev.caldera4j.model.Qwen2Weights;
 import dev.caldera4j.quant.QuantConfig;
-import dev.caldera4j.tokenizer.Tokenizer;
-import dev.caldera4j.tokenizer.Tokenizers;
-import dev.caldera4j.util.Progress;
 import tech.tablesaw.api.BooleanColumn;
 import tech.tablesaw.api.DoubleColumn;
 import tech.tablesaw.api.IntColumn;
@@ -29,18 +20,11 @@ import tech.tablesaw.plotly.components.Layout;
 import tech.tablesaw.plotly.traces.ScatterTrace;
 import tech.tablesaw.plotly.traces.Trace;
 
-import java.io.IOException;
 import java.io.PrintStream;
-import java.io.UncheckedIOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
-import java.util.EnumMap;
-import java.util.EnumSet;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
 import java.util.TreeMap;
@@ -127,12 +111,9 @@ public final class Phase1 {
             if (modelName == null) modelName = model.toAbsolutePath().normalize().getFileName().toString();
         }
 
-        /** "" for the protocol's evaluation, else the note saying how it was scaled down (longest: the mode's longest seqlen). */
-        String scaleNote(int longest) {
-            if (pplWindows == 0 && zeroShotItems == 0) return "";
-            return "scaled-down eval: " + (pplWindows > 0 ? "first " + (long) pplWindows * longest + " tokens" : "protocol windows")
-                    + " of each perplexity set, " + (zeroShotItems > 0 ? "first " + zeroShotItems : "protocol")
-                    + " LAMBADA items and HellaSwag tasks";
+        /** The evaluation settings and results file, as {@link Sweep} takes them. */
+        Sweep.Eval eval() {
+            return new Sweep.Eval(model, modelName, evalDir, pplWindows, zeroShotItems, fullSeqlens, results, command);
         }
     }
 
@@ -143,156 +124,37 @@ public final class Phase1 {
      * @param progress progress bars / lines on stderr
      */
     public static List<Map<String, Object>> run(Options o, PrintStream log, boolean progress) {
-        Path partial = o.results().resolveSibling(o.results().getFileName() + ".partial");
-        Map<String, Map<String, Object>> done = new LinkedHashMap<>();
-        Path previous = Files.isRegularFile(partial) ? partial : Files.isRegularFile(o.results()) ? o.results() : null;
-        if (previous != null) for (Map<String, Object> r : ResultsFile.read(previous).rows()) done.put(key(r), r);
-        List<Map<String, Object>> rows = new ArrayList<>();
-
-        Tokenizer tok = Tokenizers.load(o.model());
-        try {
-            Evaluator.Inputs inputs = loadInputs(o, tok);
-            // dense
-            Map<String, Object> denseBase = new LinkedHashMap<>();
-            denseBase.put("model", o.modelName());
-            denseBase.put("method", "dense");
-            denseBase.put("bits_per_param", linearBits(Models.load(o.model()).weights()));
-            evalRows(o, log, progress, tok, inputs, o.model(), denseBase, EvalMode.QUICK, Double.NaN, done, rows, partial);
-            // compressed
+        try (Sweep s = Sweep.open(o.eval())) {
+            Map<String, Object> denseBase = s.denseBase();
+            s.evalRows(o.model(), denseBase, EvalMode.QUICK, Double.NaN, log, progress);
             Map<Config, Path> dirs = new LinkedHashMap<>();
             for (Config c : o.grid()) {
                 Path dir = compress(o, c, log, progress);
                 dirs.put(c, dir);
-                Map<String, Object> base = new LinkedHashMap<>();
-                base.put("model", o.modelName());
-                base.putAll(CompressedCheckpoint.rowFields(dir));
-                evalRows(o, log, progress, tok, inputs, dir, base, EvalMode.QUICK, CheckpointCompressor.compressSeconds(dir), done, rows, partial);
+                s.evalRows(dir, s.checkpointBase(dir), EvalMode.QUICK, CheckpointCompressor.compressSeconds(dir), log, progress);
             }
             if (o.full()) {
-                evalRows(o, log, progress, tok, inputs, o.model(), denseBase, EvalMode.FULL, Double.NaN, done, rows, partial);
-                for (Config c : best(o, rows, dirs)) {
+                s.evalRows(o.model(), denseBase, EvalMode.FULL, Double.NaN, log, progress);
+                for (Config c : best(s.rows, dirs)) {
                     Path dir = dirs.get(c);
-                    Map<String, Object> base = new LinkedHashMap<>();
-                    base.put("model", o.modelName());
-                    base.putAll(CompressedCheckpoint.rowFields(dir));
-                    evalRows(o, log, progress, tok, inputs, dir, base, EvalMode.FULL, CheckpointCompressor.compressSeconds(dir), done, rows, partial);
+                    s.evalRows(dir, s.checkpointBase(dir), EvalMode.FULL, CheckpointCompressor.compressSeconds(dir), log, progress);
                 }
             }
-        } finally {
-            if (tok instanceof AutoCloseable a) {
-                try {
-                    a.close();
-                } catch (Exception e) {
-                    log.println("warning: could not close the tokenizer: " + e);
-                }
-            }
+            return s.finish();
         }
-        ResultsFile.write(o.results(), ResultsFile.envelope(o.command(), rows, null));
-        try {
-            Files.deleteIfExists(partial);
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot remove " + partial + ": " + e.getMessage(), e);
-        }
-        return rows;
     }
 
     /** The checkpoint of one configuration: reused when finished, else compressed (resuming a .partial). */
     static Path compress(Options o, Config c, PrintStream log, boolean progress) {
         Path dir = o.work().resolve(c.dirName(o.modelName(), o.calibSeqs(), o.calibSeqlen(), o.seed()));
-        if (CompressedCheckpoint.isCompressed(dir)) {
-            log.println("reusing " + dir);
-            return dir;
-        }
         // RTN is data-free: no calibration, so its rows take no Hessian passes (and have no proxy errors)
         CheckpointCompressor.Calibration cal = c.spec().needsHessian()
                 ? new CheckpointCompressor.Calibration(o.corpus(), o.calibSeqs(), o.calibSeqlen(), o.seed()) : null;
-        log.println("compressing " + dir.getFileName());
-        int layers = Models.load(o.model()).config().numLayers();
-        try (Progress p = progress ? Progress.start("compress " + dir.getFileName(), 7 * layers) : Progress.none()) {
-            CheckpointCompressor.run(new CheckpointCompressor.Job(o.model(), dir, c.spec(), cal), p);
-        }
-        return dir;
-    }
-
-    /** Evaluates one model in one mode unless its rows are already done; appends the rows and saves the partial file. */
-    private static void evalRows(Options o, PrintStream log, boolean progress, Tokenizer tok, Evaluator.Inputs all, Path modelDir,
-                                 Map<String, Object> base, EvalMode mode, double compressSeconds,
-                                 Map<String, Map<String, Object>> done, List<Map<String, Object>> rows, Path partial) {
-        List<Integer> seqlens = mode == EvalMode.FULL ? o.fullSeqlens() : mode.seqlens;
-        Map<String, Object> probe = new LinkedHashMap<>(base);
-        probe.put("eval", mode.label);
-        String note = o.scaleNote(seqlens.stream().mapToInt(Integer::intValue).max().orElse(512));
-        List<Map<String, Object>> have = new ArrayList<>();
-        for (int seqlen : seqlens) {
-            Map<String, Object> k = new LinkedHashMap<>(probe);
-            k.put("seqlen", seqlen);
-            if (!note.isEmpty()) k.put("note", note);
-            Map<String, Object> r = done.get(key(k));
-            if (r != null) have.add(r);
-        }
-        if (have.size() == seqlens.size()) {
-            rows.addAll(have);
-            return;
-        }
-        log.println("evaluating (" + mode.label + ") " + modelDir.getFileName());
-        Qwen2Model m = Models.load(modelDir);
-        EvalReport rep = Evaluator.run(m, tok, scaled(all, o, mode, seqlens), mode, seqlens, progress);
-        log.print(rep.summary());
-        for (Map<String, Object> r : rep.rows(base)) {
-            r.remove("tokens_per_s");
-            String evalNote = String.format(Locale.ROOT, "eval %.1f s", ((Number) r.remove("seconds")).doubleValue());
-            if (Double.isFinite(compressSeconds)) r.put("seconds", compressSeconds);
-            String prior = (String) r.remove("note");
-            r.put("note", String.join("; ", List.of(note, evalNote, prior == null ? "" : prior).stream().filter(s -> !s.isEmpty()).toList()));
-            rows.add(r);
-            done.put(key(r), r);
-        }
-        ResultsFile.write(partial, ResultsFile.envelope(o.command() + "  (partial)", rows, null));
-    }
-
-    /**
-     * The evaluation inputs. Scaled down, only a prefix of each perplexity text is tokenized
-     * (tokenizing WikiText-2 and C4 whole takes ~15 s per run here): enough characters for the
-     * tokens kept plus a margin of {@link #PREFIX_MARGIN} tokens, so the cut, where a prefix can
-     * tokenize differently from the whole text, lies beyond every token used.
-     */
-    static Evaluator.Inputs loadInputs(Options o, Tokenizer tok) {
-        if (o.pplWindows() == 0) return Evaluator.load(tok, o.evalDir(), EnumSet.allOf(EvalSet.class));
-        int longest = Math.max(512, o.fullSeqlens().stream().mapToInt(Integer::intValue).max().orElse(512));
-        long needed = (long) o.pplWindows() * longest + PREFIX_MARGIN;
-        Map<EvalSet, int[]> tokens = new EnumMap<>(EvalSet.class);
-        tokens.put(EvalSet.WIKITEXT2, prefixTokens(tok, EvalData.wikitext2(o.evalDir()), needed));
-        tokens.put(EvalSet.C4, prefixTokens(tok, EvalData.c4(o.evalDir()), needed));
-        return new Evaluator.Inputs(tokens, EvalData.lambada(o.evalDir()), EvalData.hellaSwag(o.evalDir()), EnumSet.allOf(EvalSet.class));
-    }
-
-    static final int PREFIX_MARGIN = 64;
-
-    /** Tokens of the shortest prefix of {@code text} (doubling from 8 characters a token) that yields ≥ needed tokens, or of all of it. */
-    static int[] prefixTokens(Tokenizer tok, String text, long needed) {
-        for (long chars = 8 * needed; ; chars *= 2) {
-            if (chars >= text.length()) return tok.encode(text);
-            int[] ids = tok.encode(text.substring(0, (int) chars));
-            if (ids.length >= needed) return ids;
-        }
-    }
-
-    /** The inputs cut to the scaled-down sizes (the first windows and items: the same subset for every row). */
-    private static Evaluator.Inputs scaled(Evaluator.Inputs in, Options o, EvalMode mode, List<Integer> seqlens) {
-        if (o.pplWindows() == 0 && o.zeroShotItems() == 0) return in;
-        Map<EvalSet, int[]> tokens = new EnumMap<>(EvalSet.class);
-        int longest = seqlens.stream().mapToInt(Integer::intValue).max().orElse(512);
-        for (var e : in.tokens().entrySet()) {
-            int keep = o.pplWindows() > 0 ? Math.min(e.getValue().length, o.pplWindows() * longest) : e.getValue().length;
-            tokens.put(e.getKey(), Arrays.copyOf(e.getValue(), keep));
-        }
-        int n = o.zeroShotItems();
-        return new Evaluator.Inputs(tokens, n > 0 ? in.lambada().subList(0, Math.min(n, in.lambada().size())) : in.lambada(),
-                n > 0 ? in.hellaSwag().subList(0, Math.min(n, in.hellaSwag().size())) : in.hellaSwag(), in.sets());
+        return Sweep.compress(o.model(), dir, c.spec(), cal, log, progress);
     }
 
     /** The best configuration (lowest quick WikiText-2 perplexity) per bit width. */
-    static List<Config> best(Options o, List<Map<String, Object>> rows, Map<Config, Path> dirs) {
+    static List<Config> best(List<Map<String, Object>> rows, Map<Config, Path> dirs) {
         Map<Integer, Config> best = new TreeMap<>();
         Map<Integer, Double> bestPpl = new TreeMap<>();
         for (var e : dirs.entrySet()) {
@@ -312,32 +174,13 @@ public final class Phase1 {
 
     private static boolean sameConfig(Map<String, Object> row, Map<String, Object> fields) {
         for (String k : List.of("method", "bq", "group", "act_order", "calib_seqs", "calib_seqlen"))
-            if (!Objects.equals(norm(row.get(k)), norm(fields.get(k)))) return false;
+            if (!Objects.equals(Sweep.norm(row.get(k)), Sweep.norm(fields.get(k)))) return false;
         return true;
-    }
-
-    /** Row identity: every identifying field, with numbers normalised (a file read back gives Long where we wrote Integer). */
-    static String key(Map<String, Object> r) {
-        StringBuilder sb = new StringBuilder();
-        for (String k : List.of("model", "method", "bq", "group", "act_order", "calib_seqs", "calib_seqlen", "eval", "seqlen"))
-            sb.append(k).append('=').append(norm(r.get(k))).append(';');
-        String note = r.get("note") instanceof String s && s.startsWith("scaled-down eval") ? s.split(";")[0] : "";
-        return sb.append("scale=").append(note).toString();
-    }
-
-    private static Object norm(Object v) {
-        return v instanceof Number n && n.doubleValue() == Math.rint(n.doubleValue()) ? (Object) n.longValue() : v;
     }
 
     /** Exact bits per parameter of the block linears (stored bytes × 8 / Σ d_out·d_in, biases included). */
     public static double linearBits(Qwen2Weights w) {
-        long bytes = 0, params = 0;
-        for (Qwen2Weights.Block b : w.layers())
-            for (Linear l : b.linears()) {
-                bytes += l.storedBytes();
-                params += (long) l.dOut() * l.dIn();
-            }
-        return bytes * 8.0 / params;
+        return Sweep.linearBits(w);
     }
 
     // ------------------------------------------------------------------ tables and plots (notebooks)

@@ -78,8 +78,8 @@ class Phase1Test {
         var tok = Fixtures.tinyTokenizer();
         int[] whole = tok.encode(wiki);
         int keep = 3000;
-        int[] prefix = Phase1.prefixTokens(tok, wiki, keep + Phase1.PREFIX_MARGIN);
-        assertTrue(prefix.length >= keep + Phase1.PREFIX_MARGIN && prefix.length < whole.length, "a prefix was cut: " + prefix.length);
+        int[] prefix = Sweep.prefixTokens(tok, wiki, keep + Sweep.PREFIX_MARGIN);
+        assertTrue(prefix.length >= keep + Sweep.PREFIX_MARGIN && prefix.length < whole.length, "a prefix was cut: " + prefix.length);
         assertArrayEquals(java.util.Arrays.copyOf(whole, keep), java.util.Arrays.copyOf(prefix, keep));
     }
 
