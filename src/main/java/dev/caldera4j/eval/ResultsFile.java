@@ -70,7 +70,10 @@ public final class ResultsFile {
             "phase", FieldType.STRING, "context", FieldType.INTEGER, "tokens_per_s", FieldType.NUMBER,
             "device_bytes_peak", FieldType.INTEGER, "planner_bytes", FieldType.INTEGER,
             // stage 2
-            "signal", FieldType.STRING, "budget_bits", FieldType.NUMBER,
+            "signal", FieldType.STRING, "budget_bits", FieldType.NUMBER, "overrides", FieldType.STRING,
+            // stage 2 sensitivity profiles (caldera4j additions): one row per layer or matrix and signal
+            "layer", FieldType.INTEGER, "matrix", FieldType.STRING, "sensitivity", FieldType.NUMBER,
+            "recovery", FieldType.NUMBER, "margin", FieldType.NUMBER, "positions", FieldType.INTEGER,
             // reference checks and remarks (caldera4j additions, see above)
             "metric", FieldType.STRING, "reference_value", FieldType.NUMBER, "rel_diff", FieldType.NUMBER,
             "note", FieldType.STRING);

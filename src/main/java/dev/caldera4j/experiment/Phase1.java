@@ -215,7 +215,7 @@ public final class Phase1 {
     }
 
     /** Evaluates one model in one mode unless its rows are already done; appends the rows and saves the partial file. */
-    private static void evalRows(Options o, PrintStream log, boolean progress, Tokenizer tok, Evaluator.Inputs all, Path modelDir,
+    static void evalRows(Options o, PrintStream log, boolean progress, Tokenizer tok, Evaluator.Inputs all, Path modelDir,
                                  Map<String, Object> base, EvalMode mode, double compressSeconds,
                                  Map<String, Map<String, Object>> done, List<Map<String, Object>> rows, Path partial) {
         List<Integer> seqlens = mode == EvalMode.FULL ? o.fullSeqlens() : mode.seqlens;
@@ -316,10 +316,11 @@ public final class Phase1 {
         return true;
     }
 
-    /** Row identity: every identifying field, with numbers normalised (a file read back gives Long where we wrote Integer). */
+    /** Row identity: every identifying field (stage 2's too), with numbers normalised (a file read back gives Long where we wrote Integer). */
     static String key(Map<String, Object> r) {
         StringBuilder sb = new StringBuilder();
-        for (String k : List.of("model", "method", "bq", "group", "act_order", "calib_seqs", "calib_seqlen", "eval", "seqlen"))
+        for (String k : List.of("model", "method", "bq", "group", "act_order", "rank", "bl", "br", "hadamard", "overrides",
+                "signal", "budget_bits", "calib_seqs", "calib_seqlen", "eval", "seqlen"))
             sb.append(k).append('=').append(norm(r.get(k))).append(';');
         String note = r.get("note") instanceof String s && s.startsWith("scaled-down eval") ? s.split(";")[0] : "";
         return sb.append("scale=").append(note).toString();
