@@ -58,9 +58,10 @@ public final class Footprint {
             return new Settings(bq, group, r, bl, br, factorGroup, hadamard, headBits, headGroup, embeddingOnDevice);
         }
 
-        /** These settings with one matrix's override applied (Q grid and low-rank term; factor group and Hadamard kept). */
+        /** These settings with one matrix's override applied (Q grid, low-rank term, R's group = Q's; Hadamard kept). */
         public Settings with(Overrides.Setting o) {
-            return new Settings(o.bq(), o.group(), o.rank(), o.bl(), o.br(), factorGroup, hadamard, headBits, headGroup, embeddingOnDevice);
+            // CALDERA groups R along d_in with Q's group, so an override's group is R's too
+            return new Settings(o.bq(), o.group(), o.rank(), o.bl(), o.br(), o.group(), hadamard, headBits, headGroup, embeddingOnDevice);
         }
 
         /** This setting as an override entry (the base of a map). */
