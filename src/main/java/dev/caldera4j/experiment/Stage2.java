@@ -24,6 +24,14 @@ import dev.caldera4j.sensitivity.SipIt;
 import dev.caldera4j.tokenizer.Tokenizer;
 import dev.caldera4j.tokenizer.Tokenizers;
 
+import tech.tablesaw.api.IntColumn;
+import tech.tablesaw.api.Table;
+import tech.tablesaw.plotly.components.Axis;
+import tech.tablesaw.plotly.components.Figure;
+import tech.tablesaw.plotly.components.Layout;
+import tech.tablesaw.plotly.traces.ScatterTrace;
+import tech.tablesaw.plotly.traces.Trace;
+
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -151,10 +159,54 @@ public final class Stage2 {
     }
 
     static CompressSpec baseSpec(Options o) {
+        return baseSpec(o.baseRank(), o.iters());
+    }
+
+    /** CALDERA bq = 2, group 128 (act-order), BL = BR = 4 at {@code rank}, {@code iters} outer iterations. */
+    public static CompressSpec baseSpec(int rank, int iters) {
         QuantConfig q = QuantConfig.of(2, 128);
-        CalderaConfig cc = CalderaConfig.of(o.baseRank(), 4, 4).withQ(2, 128).withActOrder(q.actOrder())
-                .withIters(o.iters(), CalderaConfig.DEFAULT_ALS_ITERS);
+        CalderaConfig cc = CalderaConfig.of(rank, 4, 4).withQ(2, 128).withActOrder(q.actOrder())
+                .withIters(iters, CalderaConfig.DEFAULT_ALS_ITERS);
         return new CompressSpec("caldera", q, false, cc);
+    }
+
+    // ------------------------------------------------------------------ charts (notebooks)
+
+    /** A per-matrix array [layer·7 + kind] split into one per-layer array per matrix kind. */
+    public static Map<String, double[]> byKind(double[] perMatrix) {
+        int L = perMatrix.length / 7;
+        Map<String, double[]> m = new LinkedHashMap<>();
+        for (int k = 0; k < 7; k++) {
+            double[] a = new double[L];
+            for (int l = 0; l < L; l++) a[l] = perMatrix[l * 7 + k];
+            m.put(Overrides.KINDS.get(k), a);
+        }
+        return m;
+    }
+
+    /** Lines over the layer index, one per named series. */
+    public static Figure layerChart(String title, String yTitle, boolean logY, Map<String, double[]> series) {
+        List<Trace> traces = new ArrayList<>();
+        for (var e : series.entrySet()) {
+            double[] y = e.getValue(), x = new double[y.length];
+            for (int i = 0; i < x.length; i++) x[i] = i;
+            traces.add(ScatterTrace.builder(x, y).mode(ScatterTrace.Mode.LINE_AND_MARKERS).name(e.getKey()).build());
+        }
+        Layout layout = Layout.builder(title).xAxis(Axis.builder().title("layer").build())
+                .yAxis(Axis.builder().title(yTitle).type(logY ? Axis.Type.LOG : Axis.Type.LINEAR).build()).build();
+        return new Figure(layout, traces.toArray(Trace[]::new));
+    }
+
+    /** The rank of every matrix under a map (rows: layers; columns: q k v o gate up down) as a table. */
+    public static Table rankTable(String title, Overrides map, int layers, Overrides.Setting base) {
+        Table t = Table.create(title);
+        t.addColumns(IntColumn.create("layer", java.util.stream.IntStream.range(0, layers).toArray()));
+        for (int k = 0; k < 7; k++) {
+            int[] r = new int[layers];
+            for (int l = 0; l < layers; l++) r[l] = map.resolve(l, k, base).rank();
+            t.addColumns(IntColumn.create(Overrides.KINDS.get(k), r));
+        }
+        return t;
     }
 
     /** Allocator items of the small model: one per matrix, its pool candidates with a signal's losses. */
@@ -190,7 +242,7 @@ public final class Stage2 {
             signalRows(o, s, signalRows);
             ResultsFile.write(o.signalsResults(), ResultsFile.envelope(o.command(), signalRows, null));
 
-            Evaluator.Inputs inputs = pplInputs(o, tok);
+            Evaluator.Inputs inputs = pplInputs(tok, o.evalDir(), o.pplWindows());
             String scale = String.format(Locale.ROOT, "first %d windows of 512 of WikiText-2 and C4 (perplexity only)", o.pplWindows());
             String how = String.format(Locale.ROOT, "each matrix compressed on dense-model Hessians (%d x %d calibration, %d outer iterations) and assembled",
                     o.calibSeqs(), o.calibSeqlen(), o.iters());
@@ -253,11 +305,12 @@ public final class Stage2 {
         return r;
     }
 
-    private static Evaluator.Inputs pplInputs(Options o, Tokenizer tok) {
-        long needed = (long) o.pplWindows() * 512 + Phase1.PREFIX_MARGIN;
+    /** Perplexity-only inputs: the first {@code windows} windows of 512 tokens of WikiText-2 and C4 (the quick protocol's first windows). */
+    public static Evaluator.Inputs pplInputs(Tokenizer tok, Path evalDir, int windows) {
+        long needed = (long) windows * 512 + Phase1.PREFIX_MARGIN;
         Map<EvalSet, int[]> tokens = new java.util.EnumMap<>(EvalSet.class);
-        tokens.put(EvalSet.WIKITEXT2, Arrays.copyOf(Phase1.prefixTokens(tok, EvalData.wikitext2(o.evalDir()), needed), o.pplWindows() * 512));
-        tokens.put(EvalSet.C4, Arrays.copyOf(Phase1.prefixTokens(tok, EvalData.c4(o.evalDir()), needed), o.pplWindows() * 512));
+        tokens.put(EvalSet.WIKITEXT2, Arrays.copyOf(Phase1.prefixTokens(tok, EvalData.wikitext2(evalDir), needed), windows * 512));
+        tokens.put(EvalSet.C4, Arrays.copyOf(Phase1.prefixTokens(tok, EvalData.c4(evalDir), needed), windows * 512));
         return new Evaluator.Inputs(tokens, List.of(), List.of(), EnumSet.of(EvalSet.WIKITEXT2, EvalSet.C4));
     }
 
