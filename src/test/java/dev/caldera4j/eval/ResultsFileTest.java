@@ -96,9 +96,10 @@ class ResultsFileTest {
                 "lambada_acc", "hellaswag_acc", "hellaswag_acc_norm", "seconds", "shape", "d_out", "d_in", "tokens",
                 "variant", "us", "gbps", "pct_of_copy_bw", "copy_gbps", "phase", "context", "tokens_per_s",
                 "device_bytes_peak", "planner_bytes", "signal", "budget_bits", "note", "metric", "reference_value",
-                "rel_diff")) {
+                "rel_diff", "overrides", "layer", "matrix", "sensitivity", "recovery", "margin", "positions")) {
             assertTrue(ResultsFile.KNOWN_FIELDS.contains(f), f);
         }
-        assertEquals(40, ResultsFile.KNOWN_FIELDS.size(), "DESIGN's 36 fields + note, metric, reference_value, rel_diff");
+        assertEquals(47, ResultsFile.KNOWN_FIELDS.size(), "DESIGN's 36 fields + note, metric, reference_value, rel_diff"
+                + " + stage 2's overrides map and profile fields (layer, matrix, sensitivity, recovery, margin, positions)");
     }
 }
