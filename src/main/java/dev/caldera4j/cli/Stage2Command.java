@@ -47,25 +47,25 @@ final class Stage2Command implements Callable<Integer> {
     @Option(names = "--budget-ranks", split = ",", defaultValue = "16,32", description = "uniform ranks whose bytes are the budgets (default ${DEFAULT-VALUE})")
     List<Integer> budgetRanks;
 
-    @Option(names = "--base-rank", defaultValue = "16", description = "rank of the KL measurement and SipIt's uniform model (default ${DEFAULT-VALUE})")
+    @Option(names = "--base-rank", defaultValue = "16", description = "rank of SipIt's uniform model (default ${DEFAULT-VALUE})")
     int baseRank;
 
-    @Option(names = "--kl-windows", defaultValue = "2", description = "calibration windows for KL (default ${DEFAULT-VALUE})")
+    @Option(names = "--kl-windows", defaultValue = "4", description = "calibration windows for KL (default ${DEFAULT-VALUE})")
     int klWindows;
 
     @Option(names = "--kl-seqlen", defaultValue = "128", description = "tokens per KL window (default ${DEFAULT-VALUE})")
     int klSeqlen;
 
-    @Option(names = "--sipit-windows", defaultValue = "2", description = "held-out windows for SipIt (default ${DEFAULT-VALUE})")
+    @Option(names = "--sipit-windows", defaultValue = "4", description = "held-out windows for SipIt (default ${DEFAULT-VALUE})")
     int sipWindows;
 
     @Option(names = "--sipit-first", defaultValue = "16", description = "first probed position per window (default ${DEFAULT-VALUE})")
     int sipFirst;
 
-    @Option(names = "--sipit-positions", defaultValue = "32", description = "positions probed per window (default ${DEFAULT-VALUE})")
+    @Option(names = "--sipit-positions", defaultValue = "64", description = "positions probed per window (default ${DEFAULT-VALUE})")
     int sipPositions;
 
-    @Option(names = "--sipit-topk", defaultValue = "32", description = "SipIt shortlist per layer; >= vocab = exhaustive (default ${DEFAULT-VALUE})")
+    @Option(names = "--sipit-topk", defaultValue = "64", description = "SipIt shortlist: k likeliest next tokens + k per layer by embedding cosine; >= vocab = exhaustive (default ${DEFAULT-VALUE})")
     int sipTopK;
 
     @Option(names = "--eval-dir", description = "evaluation data (default ../shared/data/eval)")

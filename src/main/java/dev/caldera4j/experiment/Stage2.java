@@ -57,8 +57,7 @@ import java.util.Map;
  * <p>Signals → predicted loss of matrix m at candidate j (summed over matrices by the allocator):
  * <ul>
  *   <li>proxy: its relative proxy error tr(ΔHΔᵀ)/tr(WHWᵀ);</li>
- *   <li>kl: KL(dense ‖ only-m-compressed) measured at the base rank, carried to other ranks by
- *       the proxy-error ratio (KL at every candidate would cost #candidates × more forwards);</li>
+ *   <li>kl: KL(dense ‖ only-m-compressed at candidate j), measured for every candidate;</li>
  *   <li>sipit: the per-layer damage of the SipIt probe (margin lost at a layer beyond what the
  *       layers before lost, uniform base model against dense) × the proxy error.</li>
  * </ul>
@@ -70,7 +69,7 @@ public final class Stage2 {
     /**
      * @param ranks        candidate ranks (0 = Q only)
      * @param budgetRanks  the uniform ranks whose bytes are the two budgets
-     * @param baseRank     the rank at which KL is measured and SipIt's uniform model is built
+     * @param baseRank     the rank of SipIt's uniform model (and of the base spec)
      * @param klWindows    calibration windows (cut to klSeqlen) for the KL signal
      * @param sipWindows   windows for the SipIt probe (held-out part of the calibration sample)
      * @param sipPerWindow positions probed per window (from position sipFirst)
@@ -99,7 +98,7 @@ public final class Stage2 {
     }
 
     /** What the signals measured (for results, notebooks and the 72B map). */
-    public record Signals(Qwen2Config config, List<Integer> ranks, ProxySignal.Entry[][] pool, double[] klAtBase,
+    public record Signals(Qwen2Config config, List<Integer> ranks, ProxySignal.Entry[][] pool, double[][] kl,
                           SipIt.Profile sipDense, SipIt.Profile sipUniform, double[] sipDamage, int baseIndex) {
 
         /** Predicted loss [matrix][candidate] of one signal. */
@@ -111,7 +110,7 @@ public final class Stage2 {
                     double p = pool[m][j].proxyError();
                     out[m][j] = switch (signal) {
                         case "proxy" -> p;
-                        case "kl" -> klAtBase[m] * p / Math.max(pool[m][baseIndex].proxyError(), 1e-30);
+                        case "kl" -> kl[m][j];
                         case "sipit" -> sipDamage[pool[m][j].layer()] * p;
                         default -> throw new IllegalArgumentException("signal '" + signal + "' is not one of " + SIGNALS);
                     };
@@ -137,8 +136,12 @@ public final class Stage2 {
         for (int w = 0; w < klWin.length; w++) klWin[w] = Arrays.copyOf(calib[w], Math.min(o.klSeqlen(), calib[w].length));
         long t1 = System.nanoTime();
         KlSignal.Reference ref = KlSignal.reference(denseModel, klWin);
-        double[] kl = KlSignal.perMatrix(ref, pool, base, null);
-        log.printf(Locale.ROOT, "  KL of %d matrices at rank %d: %.0f s%n", kl.length, o.baseRank(), (System.nanoTime() - t1) * 1e-9);
+        double[][] kl = new double[pool.length][cands.size()];
+        for (int j = 0; j < cands.size(); j++) {
+            double[] col = KlSignal.perMatrix(ref, pool, j, null);
+            for (int m = 0; m < pool.length; m++) kl[m][j] = col[m];
+        }
+        log.printf(Locale.ROOT, "  KL of %d matrices x %d ranks: %.0f s%n", pool.length, cands.size(), (System.nanoTime() - t1) * 1e-9);
         long t2 = System.nanoTime();
         int[] uniform = new int[pool.length];
         Arrays.fill(uniform, base);
@@ -345,18 +348,19 @@ public final class Stage2 {
                 r.put("sensitivity", e.proxyError());
                 rows.add(r);
             }
-        for (int m = 0; m < s.pool().length; m++) {
-            ProxySignal.Entry e = s.pool()[m][s.baseIndex()];
-            Map<String, Object> r = new LinkedHashMap<>();
-            r.put("model", o.modelName());
-            r.put("signal", "kl");
-            r.put("layer", e.layer());
-            r.put("matrix", Overrides.KINDS.get(e.kind()));
-            r.put("rank", s.ranks().get(s.baseIndex()));
-            r.put("sensitivity", s.klAtBase()[m]);
-            r.put("note", "KL(dense || only this matrix compressed), nats/token, " + o.klWindows() + " windows x " + o.klSeqlen() + " tokens");
-            rows.add(r);
-        }
+        for (int m = 0; m < s.pool().length; m++)
+            for (int j = 0; j < s.ranks().size(); j++) {
+                ProxySignal.Entry e = s.pool()[m][j];
+                Map<String, Object> r = new LinkedHashMap<>();
+                r.put("model", o.modelName());
+                r.put("signal", "kl");
+                r.put("layer", e.layer());
+                r.put("matrix", Overrides.KINDS.get(e.kind()));
+                r.put("rank", s.ranks().get(j));
+                r.put("sensitivity", s.kl()[m][j]);
+                r.put("note", "KL(dense || only this matrix compressed), nats/token, " + o.klWindows() + " windows x " + o.klSeqlen() + " tokens");
+                rows.add(r);
+            }
         for (int l = 0; l < s.config().numLayers(); l++) {
             for (String which : List.of("dense", "uniform")) {
                 SipIt.Profile p = which.equals("dense") ? s.sipDense() : s.sipUniform();

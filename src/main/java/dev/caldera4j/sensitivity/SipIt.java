@@ -16,29 +16,33 @@ import java.util.stream.IntStream;
  * each block ℓ = 0 … L−1, h_ℓ(t) (hidden, float32), is the target. M′ runs once on the true
  * tokens to fill its KV cache. For each probed position t and each layer ℓ:
  * <ol>
- *   <li>a shortlist C_ℓ(t) of candidate tokens: the whole vocabulary ({@code topK} ≥ vocab:
- *       exhaustive, as SipIt's guarantee needs), or the topK tokens whose input embedding e_v has
- *       the largest cosine with the target h_ℓ(t). This replaces SipIt's gradient step (a
- *       gradient of ‖h′_ℓ − h_ℓ‖ with respect to a continuous input embedding, then nearest
- *       embeddings): the residual stream carries the input embedding additively, so the cosine to
- *       e_v is the zeroth-order version of that step — cheaper (no backward pass) and weaker;</li>
- *   <li>every v in C_ℓ(t) (and the true token x_t, for the margin) runs through M′'s blocks
- *       0 … ℓ as the next token after the TRUE prefix x_{&lt;t} ({@link Qwen2Model#candidateBlock}:
- *       all candidates at once, attending to the cached prefix and to themselves);</li>
+ *   <li>the candidates C_ℓ(t): the whole vocabulary ({@code topK} ≥ vocab: exhaustive, as SipIt's
+ *       guarantee needs), or a shortlist of impostors plus the true token x_t: the topK tokens the
+ *       original model itself finds most likely at t (its next-token distribution after x_{&lt;t}:
+ *       the plausible impostors) and the topK tokens whose input embedding e_v has the largest
+ *       cosine with the target h_ℓ(t). The shortlist replaces SipIt's gradient step (a gradient of
+ *       ‖h′_ℓ − h_ℓ‖ with respect to a continuous input embedding, then nearest embeddings), which
+ *       would need a backward pass; it is cheaper and weaker. Including x_t makes the decision
+ *       "does the truth beat every shortlisted impostor", an upper bound on the exhaustive rate
+ *       (more impostors can only lower it) and equal to it when the search is exhaustive;</li>
+ *   <li>every v in C_ℓ(t) runs through M′'s blocks 0 … ℓ as the next token after the TRUE prefix
+ *       x_{&lt;t} ({@link Qwen2Model#candidateBlock}: all candidates at once, attending to the
+ *       cached prefix and to themselves);</li>
  *   <li>the decision is SipIt's: the candidate whose state h′_ℓ(x_{&lt;t}, v) is nearest (L2) to
  *       h_ℓ(t) wins; recovered iff it is x_t;</li>
  *   <li>the margin is (d_imp − d_true)/‖h_ℓ(t)‖ with d_true = ‖h′_ℓ(x_{&lt;t}, x_t) − h_ℓ(t)‖ and
- *       d_imp the smallest distance over the shortlist without x_t: positive = recovered with
- *       room to spare, negative = an impostor is nearer.</li>
+ *       d_imp the smallest distance over the impostors: positive = recovered with room to spare,
+ *       negative = an impostor is nearer.</li>
  * </ol>
  * Per layer: the recovery rate and the mean margin over all probed positions, and the shortlist
- * recall (how often x_t was in C_ℓ(t): a miss counts as a failed recovery).
+ * recall (how often x_t was among the shortlisted impostor tokens anyway: how blind the shortlist
+ * would be without the truth added; 1 when exhaustive).
  *
  * <p>Why SipIt-like and where it differs: SipIt decodes sequentially, each position given the
  * tokens it recovered before; here each position is given the TRUE prefix (teacher forcing), so
  * one KV cache serves every layer and an error does not propagate — for the dense model this is
- * what SipIt does while it has been right so far (SipIt proves it always is). The candidate order is the
- * embedding-cosine proxy above, not a gradient step, except when the search is exhaustive.
+ * what SipIt does while it has been right so far (SipIt proves it always is). The candidates are
+ * the shortlist above, not gradient-ordered, except when the search is exhaustive.
  * With M′ = M every position is recovered with margin &gt; 0 (injectivity); compression moves
  * h′ away from h, and the layers where the margin shrinks are where the compressed model stops
  * computing what the original did.
@@ -51,7 +55,7 @@ public final class SipIt {
      *
      * @param recovery        (L) fraction of probed positions recovered at the layer
      * @param margin          (L) mean normalised margin
-     * @param shortlistRecall (L) fraction of positions whose true token was in the shortlist
+     * @param shortlistRecall (L) fraction of positions whose true token was among the shortlisted impostor tokens (1 when exhaustive)
      * @param positions       positions probed
      * @param topK            shortlist size per layer (≥ vocab: exhaustive)
      */
@@ -69,7 +73,7 @@ public final class SipIt {
      * @param windows    token windows (each at least {@code firstPosition + perWindow} long)
      * @param firstPosition the first probed position of each window (later positions have more context)
      * @param perWindow  positions probed per window, consecutive from firstPosition
-     * @param topK       shortlist per layer; ≥ vocab = exhaustive search
+     * @param topK       shortlist: topK most likely next tokens + topK by embedding cosine per layer; ≥ vocab = exhaustive
      */
     public static Profile probe(Qwen2Model original, Qwen2Model compressed, int[][] windows, int firstPosition, int perWindow, int topK) {
         Qwen2Config c = original.config();
@@ -85,13 +89,16 @@ public final class SipIt {
                 throw new IllegalArgumentException("window of " + w.length + " tokens is shorter than firstPosition + perWindow = " + T);
             int[] tokens = Arrays.copyOf(w, T);
             float[][] target = states(original, tokens);     // [ℓ] (T, hidden)
+            // (T, vocab) the original's next-token logits: row t−1 ranks the plausible impostors of position t
+            float[] logits = exhaustive ? null : original.head(target[L - 1].clone(), T, true);
             Qwen2Model.KVCache cache = compressed.newCache(T);
             compressed.forward(tokens, cache, false);
             for (int t = firstPosition; t < T; t++) {
                 int truth = tokens[t];
                 int[][] shortlist = new int[L][];
+                int[] likely = exhaustive || t == 0 ? new int[0] : topRow(logits, t - 1, vocab, topK);
                 for (int l = 0; l < L; l++)
-                    shortlist[l] = exhaustive ? null : topCosine(E, eNorm, vocab, h, target[l], t * h, topK);
+                    shortlist[l] = exhaustive ? null : union(likely, topCosine(E, eNorm, vocab, h, target[l], t * h, topK));
                 // rows: every token some layer's shortlist holds, plus the truth; lastLayer[v] = deepest layer that needs row v
                 int[] lastLayer = new int[vocab];
                 Arrays.fill(lastLayer, -1);
@@ -110,6 +117,8 @@ public final class SipIt {
                     boolean[] inList = new boolean[vocab];
                     if (exhaustive) Arrays.fill(inList, true);
                     else for (int v : shortlist[l]) inList[v] = true;
+                    if (inList[truth]) recall[l]++;
+                    inList[truth] = true;  // the truth competes with the shortlisted impostors
                     double dTrue = Double.NaN, dImp = Double.POSITIVE_INFINITY, dBest = Double.POSITIVE_INFINITY;
                     int best = -1;
                     for (int j = 0; j < rows.length; j++) {
@@ -129,7 +138,6 @@ public final class SipIt {
                         }
                     }
                     if (best == truth) rec[l]++;
-                    if (inList[truth]) recall[l]++;
                     marg[l] += (dImp - dTrue) / Math.sqrt(tn);
                     // rows no deeper layer needs are dropped: the search gets cheaper with depth
                     if (l + 1 < L) {
@@ -175,6 +183,16 @@ public final class SipIt {
             n[v] = Math.sqrt(s) + 1e-30;
         }
         return n;
+    }
+
+    /** The k largest entries of row r of a (rows, n) array, as indices. */
+    private static int[] topRow(float[] a, int r, int n, int k) {
+        return IntStream.range(0, n).boxed().sorted((x, y) -> Float.compare(a[r * n + y], a[r * n + x])).limit(k)
+                .mapToInt(Integer::intValue).toArray();
+    }
+
+    private static int[] union(int[] a, int[] b) {
+        return IntStream.concat(Arrays.stream(a), Arrays.stream(b)).distinct().toArray();
     }
 
     /** The k tokens whose embedding rows have the largest cosine with y[off … off+h). */

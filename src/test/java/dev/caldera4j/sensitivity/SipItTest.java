@@ -111,5 +111,15 @@ class SipItTest {
             assertTrue(hit.recovery()[l] < 0.5, "layer " + l + " (destroyed block " + d + "): recovery " + hit.recovery()[l]);
             assertTrue(hit.margin()[l] < ref.margin()[l], "layer " + l + ": margin " + hit.margin()[l] + " vs dense " + ref.margin()[l]);
         }
+        // a shortlist (16 likeliest next tokens + 16 per layer by embedding cosine, truth added) sees fewer
+        // impostors: its recovery can only be higher, and its margin no smaller, than the exhaustive search's
+        SipIt.Profile shortDense = SipIt.probe(dense, dense, windows, first, per, 16);
+        SipIt.Profile shortHit = SipIt.probe(dense, destroyed, windows, first, per, 16);
+        for (int l = 0; l < L; l++) {
+            assertEquals(1.0, shortDense.recovery()[l], "dense, shortlist, layer " + l);
+            assertTrue(shortHit.recovery()[l] >= hit.recovery()[l], "layer " + l);
+            assertTrue(shortHit.margin()[l] >= hit.margin()[l] - 1e-12, "layer " + l);
+            assertTrue(shortHit.shortlistRecall()[l] <= 1.0 && ref.shortlistRecall()[l] == 1.0, "layer " + l);
+        }
     }
 }
