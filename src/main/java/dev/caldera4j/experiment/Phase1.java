@@ -179,13 +179,7 @@ public final class Phase1 {
                 }
             }
         } finally {
-            if (tok instanceof AutoCloseable a) {
-                try {
-                    a.close();
-                } catch (Exception e) {
-                    log.println("warning: could not close the tokenizer: " + e);
-                }
-            }
+            close(tok, log);
         }
         ResultsFile.write(o.results(), ResultsFile.envelope(o.command(), rows, null));
         try {
@@ -194,6 +188,17 @@ public final class Phase1 {
             throw new UncheckedIOException("cannot remove " + partial + ": " + e.getMessage(), e);
         }
         return rows;
+    }
+
+    /** Closes a tokenizer that holds native memory; a failure is only worth a warning at the end of a run. */
+    static void close(Tokenizer tok, PrintStream log) {
+        if (tok instanceof AutoCloseable a) {
+            try {
+                a.close();
+            } catch (Exception e) {
+                log.println("warning: could not close the tokenizer: " + e);
+            }
+        }
     }
 
     /** The checkpoint of one configuration: reused when finished, else compressed (resuming a .partial). */

@@ -276,13 +276,7 @@ public final class Stage2 {
             }
             rows.addAll(plan72b(o, s, log));
         } finally {
-            if (tok instanceof AutoCloseable a) {
-                try {
-                    a.close();
-                } catch (Exception e) {
-                    log.println("warning: could not close the tokenizer: " + e);
-                }
-            }
+            Phase1.close(tok, log);
         }
         ResultsFile.write(o.results(), ResultsFile.envelope(o.command(), rows, null));
         return rows;

@@ -221,14 +221,8 @@ public final class Qwen2Model implements LanguageModel {
         float[] xn = new float[T * h];
         for (int t = 0; t < T; t++) rmsNorm(x, t * h, b.inputNorm(), xn, t * h, h, eps);
         if (hook != null) hook.accept(layer, "qkv", xn, T);
-        float[] Q = new float[T * qDim];
-        float[] K = new float[T * kvDim];
-        float[] V = new float[T * kvDim];
-        b.q().forward(xn, T, Q);
-        b.k().forward(xn, T, K);
-        b.v().forward(xn, T, V);
-        rope(Q, T, c.numHeads(), pos0, 1);
-        rope(K, T, c.numKvHeads(), pos0, 1);
+        float[][] qkv = qkv(b, xn, T, pos0, 1);
+        float[] Q = qkv[0], K = qkv[1], V = qkv[2];
         int slot = cache.k.length == 1 ? 0 : layer;
         float[][] kc = cache.k[slot], vc = cache.v[slot];
         for (int t = 0; t < T; t++) {
@@ -244,6 +238,17 @@ public final class Qwen2Model implements LanguageModel {
         for (int i = 0; i < T * h; i++) x[i] += tmp[i];
 
         mlp(b, layer, x, T, xn, tmp, hook);
+    }
+
+    /** {Q (T, qDim), K (T, kvDim), V (T, kvDim)} of normed rows xn, RoPE applied at positions pos0 + step·t. */
+    private float[][] qkv(Qwen2Weights.Block b, float[] xn, int T, int pos0, int step) {
+        float[] Q = new float[T * c.qDim()], K = new float[T * c.kvDim()], V = new float[T * c.kvDim()];
+        b.q().forward(xn, T, Q);
+        b.k().forward(xn, T, K);
+        b.v().forward(xn, T, V);
+        rope(Q, T, c.numHeads(), pos0, step);
+        rope(K, T, c.numKvHeads(), pos0, step);
+        return new float[][] {Q, K, V};
     }
 
     /** The SwiGLU half of a block on x (T, hidden) in place; xn and tmp are (T, hidden) scratch. */
@@ -278,12 +283,8 @@ public final class Qwen2Model implements LanguageModel {
         float eps = (float) c.rmsNormEps();
         float[] xn = new float[V * h];
         for (int t = 0; t < V; t++) rmsNorm(x, t * h, b.inputNorm(), xn, t * h, h, eps);
-        float[] Q = new float[V * qDim], K = new float[V * kvDim], Vv = new float[V * kvDim];
-        b.q().forward(xn, V, Q);
-        b.k().forward(xn, V, K);
-        b.v().forward(xn, V, Vv);
-        rope(Q, V, c.numHeads(), prefix, 0);
-        rope(K, V, c.numKvHeads(), prefix, 0);
+        float[][] qkv = qkv(b, xn, V, prefix, 0);
+        float[] Q = qkv[0], K = qkv[1], Vv = qkv[2];
         int slot = cache.k.length == 1 ? 0 : layer;
         float scale = (float) (1.0 / Math.sqrt(hd));
         float[] A = new float[V * qDim];
