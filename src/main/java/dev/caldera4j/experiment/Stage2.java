@@ -419,17 +419,22 @@ public final class Stage2 {
             log.printf(Locale.ROOT, "Qwen2-72B, signal %s: %.4f bits/param in linears, device %.3f GiB (fits 22 GiB: %s)%n  ranks by layer (q k v o gate up down):%n%s",
                     sig, p.linearBitsPerParam(), p.deviceGiB(), p.fits(22), rankTable(map, Lb));
             Map<String, Object> r = new LinkedHashMap<>();
+            // the map is written relative to its most common setting (the row's rank)
+            Overrides.Setting modal = map.map().values().stream()
+                    .collect(java.util.stream.Collectors.groupingBy(x -> x, LinkedHashMap::new, java.util.stream.Collectors.counting()))
+                    .entrySet().stream().max(Map.Entry.comparingByValue()).orElseThrow().getKey();
             r.put("model", "qwen2-72b (shapes)");
             r.put("method", "caldera");
             r.put("bq", 2);
             r.put("group", 128);
             r.put("bl", 4);
             r.put("br", 4);
+            r.put("rank", modal.rank());
             r.put("signal", sig);
             r.put("budget_bits", budget * 8.0 / Footprint.linearParams(big));
             r.put("bits_per_param", p.linearBitsPerParam());
             r.put("planner_bytes", p.deviceBytes());
-            r.put("overrides", map.compact(Overrides.Setting.q(2, 128)));
+            r.put("overrides", map.compact(modal));
             r.put("note", "plan only (no 72B weights): 22 GiB device budget (lm_head 4-bit g128, embedding in host memory, 4096-token KV cache), candidate ranks " + bigRanks
                     + ", losses from " + o.modelName() + " by relative layer depth and matrix kind");
             rows.add(r);
