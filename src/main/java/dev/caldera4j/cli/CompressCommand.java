@@ -5,6 +5,7 @@ import dev.caldera4j.calib.CompressSpec;
 import dev.caldera4j.quant.CalderaConfig;
 import dev.caldera4j.calib.Corpus;
 import dev.caldera4j.model.Qwen2Config;
+import dev.caldera4j.plan.Overrides;
 import dev.caldera4j.quant.QuantConfig;
 import dev.caldera4j.util.Progress;
 import picocli.CommandLine.Command;
@@ -68,6 +69,10 @@ final class CompressCommand implements Callable<Integer> {
     @Option(names = "--hadamard", description = "caldera: randomised Hadamard incoherence on both sides (CPU forward only for now)")
     boolean hadamard;
 
+    @Option(names = "--overrides", description = "JSON file of per-matrix settings {\"3.down\": {\"bq\":2, \"group\":128, \"rank\":64, \"bl\":4, \"br\":4}, …}"
+            + " (keys <layer>.<q|k|v|o|gate|up|down>); recorded in caldera4j.json")
+    Path overrides;
+
     @Option(names = "--out", required = true, description = "output directory (must not exist; <out>.partial is resumed)")
     Path out;
 
@@ -79,6 +84,7 @@ final class CompressCommand implements Callable<Integer> {
                 : null;
         CheckpointCompressor.Job job = job(model, method, bits, group, actOrder, sym, percdamp, trueSequential,
                 calibSeqs, calibSeqlen, seed, corpus, out, cc);
+        if (overrides != null) job = new CheckpointCompressor.Job(job.model(), job.out(), job.spec().withOverrides(readOverrides(overrides)), job.calib());
         int layers = Qwen2Config.load(model.resolve("config.json")).numLayers();
         CheckpointCompressor.Summary s;
         try (Progress p = Progress.start("compress " + method + " " + bits + "-bit", 7 * layers)) {
@@ -90,6 +96,16 @@ final class CompressCommand implements Callable<Integer> {
                 b.get("without_embeddings").getAsDouble(), b.get("with_embeddings").getAsDouble(), s.seconds(),
                 s.layersResumed() > 0 ? " (" + s.layersResumed() + " blocks resumed from an earlier run)" : "");
         return 0;
+    }
+
+    static Overrides readOverrides(Path file) {
+        try {
+            return Overrides.fromJson(com.google.gson.JsonParser.parseString(java.nio.file.Files.readString(file)).getAsJsonObject());
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException("cannot read --overrides " + file + ": " + e.getMessage(), e);
+        } catch (IllegalStateException | com.google.gson.JsonParseException e) {
+            throw new IllegalArgumentException("--overrides " + file + " is not a JSON object of per-matrix settings: " + e.getMessage(), e);
+        }
     }
 
     /** The job a command line describes (shared with the phase-1 sweep). */

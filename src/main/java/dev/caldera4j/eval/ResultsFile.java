@@ -77,7 +77,7 @@ public final class ResultsFile {
             "phase", FieldType.STRING, "context", FieldType.INTEGER, "tokens_per_s", FieldType.NUMBER,
             "device_bytes_peak", FieldType.INTEGER, "planner_bytes", FieldType.INTEGER,
             // stage 2
-            "signal", FieldType.STRING, "budget_bits", FieldType.NUMBER,
+            "signal", FieldType.STRING, "budget_bits", FieldType.NUMBER, "overrides", FieldType.STRING,
             // per-matrix comparisons (LayerTable) and the Stage-1 sweep (Stage1): caldera4j additions
             "layer", FieldType.STRING, "proxy_error", FieldType.NUMBER, "outer_iters", FieldType.INTEGER,
             "best_iteration", FieldType.INTEGER, "iter_errors", FieldType.STRING, "matched", FieldType.BOOLEAN,
@@ -85,6 +85,9 @@ public final class ResultsFile {
             "overhead_bits_72b", FieldType.NUMBER, "bits_per_param_72b", FieldType.NUMBER, "bytes_72b", FieldType.INTEGER,
             "fits_72b_22gib", FieldType.BOOLEAN, "bytes_72b_head4", FieldType.INTEGER, "fits_72b_22gib_head4", FieldType.BOOLEAN,
             "pareto", FieldType.BOOLEAN,
+            // stage 2 sensitivity profiles (caldera4j additions): one row per layer or matrix and signal
+            "layer_index", FieldType.INTEGER, "matrix", FieldType.STRING, "sensitivity", FieldType.NUMBER,
+            "recovery", FieldType.NUMBER, "margin", FieldType.NUMBER, "positions", FieldType.INTEGER,
             // reference checks and remarks (caldera4j additions, see above)
             "metric", FieldType.STRING, "reference_value", FieldType.NUMBER, "rel_diff", FieldType.NUMBER,
             "note", FieldType.STRING);

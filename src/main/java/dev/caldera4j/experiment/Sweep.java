@@ -185,6 +185,11 @@ final class Sweep implements AutoCloseable {
 
     @Override
     public void close() {
+        closeTokenizer(tok);
+    }
+
+    /** Closes a tokenizer that holds native memory; a failure is only worth a warning at the end of a run. */
+    static void closeTokenizer(Tokenizer tok) {
         if (tok instanceof AutoCloseable a) {
             try {
                 a.close();
@@ -254,7 +259,7 @@ final class Sweep implements AutoCloseable {
 
     /** Fields that identify a configuration (rows with equal values of all of them, and equal eval, are the same row). */
     static final List<String> CONFIG_FIELDS = List.of("model", "method", "bq", "group", "act_order", "rank", "bl", "br", "hadamard",
-            "outer_iters", "calib_seqs", "calib_seqlen");
+            "outer_iters", "calib_seqs", "calib_seqlen", "overrides", "signal", "budget_bits");
 
     /** Row identity: every identifying field, with numbers normalised (a file read back gives Long where we wrote Integer). */
     static String key(Map<String, Object> r) {

@@ -14,6 +14,7 @@ import dev.caldera4j.model.DenseLinear;
 import dev.caldera4j.model.Linear;
 import dev.caldera4j.model.Qwen2Config;
 import dev.caldera4j.model.Qwen2Weights;
+import dev.caldera4j.plan.Overrides;
 import dev.caldera4j.quant.CompressedLinear;
 import dev.caldera4j.quant.Incoherence;
 import dev.caldera4j.quant.LowRank;
@@ -298,8 +299,8 @@ public final class CompressedCheckpoint {
 
     /**
      * Results-row fields that identify a compressed checkpoint (DESIGN's row vocabulary): method,
-     * bq, group (−1 per channel), act_order, bl/br/rank/hadamard when used, calib_seqs,
-     * calib_seqlen, bits_per_param (block linears).
+     * bq, group (−1 per channel), act_order, bl/br/rank/hadamard when used, per-matrix overrides
+     * (compact, relative to the base settings), calib_seqs, calib_seqlen, bits_per_param (block linears).
      */
     public static Map<String, Object> rowFields(Path dir) {
         JsonObject meta = readMeta(dir);
@@ -311,6 +312,13 @@ public final class CompressedCheckpoint {
         row.put("act_order", m.get("act_order").getAsBoolean());
         for (String k : List.of("bl", "br", "rank")) if (m.has(k)) row.put(k, m.get(k).getAsInt());
         if (m.has("hadamard")) row.put("hadamard", m.get("hadamard").getAsBoolean());
+        if (m.has("overrides")) {
+            // the row's bq/group/rank/bl/br are the base; the map lists what differs from it
+            Overrides o = Overrides.fromJson(m.getAsJsonObject("overrides"));
+            Overrides.Setting base = new Overrides.Setting(m.get("bq").getAsInt(), m.get("group").getAsInt(),
+                    m.has("rank") ? m.get("rank").getAsInt() : 0, m.has("bl") ? m.get("bl").getAsInt() : 16, m.has("br") ? m.get("br").getAsInt() : 16);
+            row.put("overrides", o.compact(base));
+        }
         JsonElement cal = meta.get("calibration");
         if (cal != null && cal.isJsonObject()) {
             row.put("calib_seqs", cal.getAsJsonObject().get("seqs").getAsInt());

@@ -221,14 +221,8 @@ public final class Qwen2Model implements LanguageModel {
         float[] xn = new float[T * h];
         for (int t = 0; t < T; t++) rmsNorm(x, t * h, b.inputNorm(), xn, t * h, h, eps);
         if (hook != null) hook.accept(layer, "qkv", xn, T);
-        float[] Q = new float[T * qDim];
-        float[] K = new float[T * kvDim];
-        float[] V = new float[T * kvDim];
-        b.q().forward(xn, T, Q);
-        b.k().forward(xn, T, K);
-        b.v().forward(xn, T, V);
-        rope(Q, T, c.numHeads(), pos0);
-        rope(K, T, c.numKvHeads(), pos0);
+        float[][] qkv = qkv(b, xn, T, pos0, 1);
+        float[] Q = qkv[0], K = qkv[1], V = qkv[2];
         int slot = cache.k.length == 1 ? 0 : layer;
         float[][] kc = cache.k[slot], vc = cache.v[slot];
         for (int t = 0; t < T; t++) {
@@ -243,8 +237,24 @@ public final class Qwen2Model implements LanguageModel {
         b.o().forward(A, T, tmp);
         for (int i = 0; i < T * h; i++) x[i] += tmp[i];
 
-        // ---- SwiGLU MLP
-        for (int t = 0; t < T; t++) rmsNorm(x, t * h, b.postNorm(), xn, t * h, h, eps);
+        mlp(b, layer, x, T, xn, tmp, hook);
+    }
+
+    /** {Q (T, qDim), K (T, kvDim), V (T, kvDim)} of normed rows xn, RoPE applied at positions pos0 + step·t. */
+    private float[][] qkv(Qwen2Weights.Block b, float[] xn, int T, int pos0, int step) {
+        float[] Q = new float[T * c.qDim()], K = new float[T * c.kvDim()], V = new float[T * c.kvDim()];
+        b.q().forward(xn, T, Q);
+        b.k().forward(xn, T, K);
+        b.v().forward(xn, T, V);
+        rope(Q, T, c.numHeads(), pos0, step);
+        rope(K, T, c.numKvHeads(), pos0, step);
+        return new float[][] {Q, K, V};
+    }
+
+    /** The SwiGLU half of a block on x (T, hidden) in place; xn and tmp are (T, hidden) scratch. */
+    private void mlp(Qwen2Weights.Block b, int layer, float[] x, int T, float[] xn, float[] tmp, LinearInputHook hook) {
+        int h = c.hiddenSize();
+        for (int t = 0; t < T; t++) rmsNorm(x, t * h, b.postNorm(), xn, t * h, h, (float) c.rmsNormEps());
         if (hook != null) hook.accept(layer, "gate_up", xn, T);
         int im = c.intermediateSize();
         float[] G = new float[T * im];
@@ -258,6 +268,66 @@ public final class Qwen2Model implements LanguageModel {
         if (hook != null) hook.accept(layer, "down", G, T);
         b.down().forward(G, T, tmp);
         for (int i = 0; i < T * h; i++) x[i] += tmp[i];
+    }
+
+    /**
+     * Block {@code layer} on V alternative tokens for ONE position: row j of x (V, hidden, in place)
+     * is the residual stream of candidate j at position {@code prefix}; every row attends to the
+     * cache's first {@code prefix} positions of this layer (the shared true prefix) and to its own
+     * key/value, and nothing is written to the cache. Equivalent to running each candidate as the
+     * next token after the prefix, V at once (the SipIt probe's candidate search).
+     */
+    public void candidateBlock(Qwen2Weights.Block b, int layer, float[] x, int V, KVCache cache, int prefix) {
+        int h = c.hiddenSize(), qDim = c.qDim(), kvDim = c.kvDim(), hd = c.headDim(), gs = c.numHeads() / c.numKvHeads();
+        if (prefix > cache.capacity) throw new IllegalArgumentException("prefix " + prefix + " exceeds the cache capacity " + cache.capacity);
+        float eps = (float) c.rmsNormEps();
+        float[] xn = new float[V * h];
+        for (int t = 0; t < V; t++) rmsNorm(x, t * h, b.inputNorm(), xn, t * h, h, eps);
+        float[][] qkv = qkv(b, xn, V, prefix, 0);
+        float[] Q = qkv[0], K = qkv[1], Vv = qkv[2];
+        int slot = cache.k.length == 1 ? 0 : layer;
+        float scale = (float) (1.0 / Math.sqrt(hd));
+        float[] A = new float[V * qDim];
+        for (int head = 0; head < c.numHeads(); head++) {
+            int g = head / gs;
+            float[] Qh = new float[V * hd];
+            for (int t = 0; t < V; t++) System.arraycopy(Q, t * qDim + head * hd, Qh, t * hd, hd);
+            float[] S = new float[V * Math.max(prefix, 1)];
+            if (prefix > 0) Gemm.matmulTransB(Qh, cache.k[slot][g], S, V, prefix, hd, false);
+            float[] Oh = new float[V * hd];
+            if (prefix > 0) {
+                for (int t = 0; t < V; t++) for (int p = 0; p < prefix; p++) S[t * prefix + p] *= scale;
+            }
+            for (int t = 0; t < V; t++) {
+                float self = 0;
+                for (int d = 0; d < hd; d++) self += Qh[t * hd + d] * K[t * kvDim + g * hd + d];
+                self *= scale;
+                float max = self;
+                for (int p = 0; p < prefix; p++) max = Math.max(max, S[t * prefix + p]);
+                double sum = 0;
+                for (int p = 0; p < prefix; p++) {
+                    float e = (float) Math.exp(S[t * prefix + p] - max);
+                    S[t * prefix + p] = e;
+                    sum += e;
+                }
+                float eSelf = (float) Math.exp(self - max);
+                sum += eSelf;
+                float inv = (float) (1.0 / sum);
+                for (int p = 0; p < prefix; p++) S[t * prefix + p] *= inv;
+                for (int d = 0; d < hd; d++) Oh[t * hd + d] = eSelf * inv * Vv[t * kvDim + g * hd + d];
+            }
+            if (prefix > 0) {
+                float[] O = new float[V * hd];
+                float[] Vc = prefix * hd == cache.v[slot][g].length ? cache.v[slot][g] : Arrays.copyOf(cache.v[slot][g], prefix * hd);
+                Gemm.matmul(S, Vc, O, V, hd, prefix, false);
+                for (int i = 0; i < O.length; i++) Oh[i] += O[i];
+            }
+            for (int t = 0; t < V; t++) System.arraycopy(Oh, t * hd, A, t * qDim + head * hd, hd);
+        }
+        float[] tmp = new float[V * h];
+        b.o().forward(A, V, tmp);
+        for (int i = 0; i < V * h; i++) x[i] += tmp[i];
+        mlp(b, layer, x, V, xn, tmp, null);
     }
 
     /** Query rows per attention tile: a (tile, L) score block stays in L2 for L ≤ 2048. */
@@ -310,12 +380,15 @@ public final class Qwen2Model implements LanguageModel {
         return A;
     }
 
-    /** Rotary embedding, rotate-half layout (pairs i and i+hd/2), on X (T, nHeads·hd) at positions pos0…. */
-    private void rope(float[] X, int T, int nHeads, int pos0) {
+    /**
+     * Rotary embedding, rotate-half layout (pairs i and i+hd/2), on X (T, nHeads·hd): row t at
+     * position pos0 + step·t (step 1: a sequence; step 0: candidates for one position).
+     */
+    private void rope(float[] X, int T, int nHeads, int pos0, int step) {
         int hd = c.headDim(), half = hd / 2, width = nHeads * hd;
         float[] cos = new float[half], sin = new float[half];
         for (int t = 0; t < T; t++) {
-            float pos = pos0 + t;
+            float pos = pos0 + step * t;
             for (int i = 0; i < half; i++) {
                 float angle = pos * invFreq[i];
                 cos[i] = (float) Math.cos(angle);

@@ -57,6 +57,17 @@ public final class Footprint {
         public Settings withRank(int r) {
             return new Settings(bq, group, r, bl, br, factorGroup, hadamard, headBits, headGroup, embeddingOnDevice);
         }
+
+        /** These settings with one matrix's override applied (Q grid, low-rank term, R's group = Q's; Hadamard kept). */
+        public Settings with(Overrides.Setting o) {
+            // CALDERA groups R along d_in with Q's group, so an override's group is R's too
+            return new Settings(o.bq(), o.group(), o.rank(), o.bl(), o.br(), o.group(), hadamard, headBits, headGroup, embeddingOnDevice);
+        }
+
+        /** This setting as an override entry (the base of a map). */
+        public Overrides.Setting asOverride() {
+            return rank == 0 ? Overrides.Setting.q(bq, group) : new Overrides.Setting(bq, group, rank, bl, br);
+        }
     }
 
     /**
@@ -141,12 +152,47 @@ public final class Footprint {
     }
 
     public static Plan plan(Qwen2Config c, Settings s, Runtime rt) {
+        return plan(c, s, rt, Overrides.NONE);
+    }
+
+    /** (d_out, d_in) of matrix kind k ({@link Overrides#KINDS} order: q, k, v, o, gate, up, down). */
+    public static int[] shape(Qwen2Config c, int kind) {
+        int h = c.hiddenSize(), q = c.qDim(), kv = c.kvDim(), im = c.intermediateSize();
+        return switch (kind) {
+            case 0 -> new int[] {q, h};
+            case 1, 2 -> new int[] {kv, h};
+            case 3 -> new int[] {h, q};
+            case 4, 5 -> new int[] {im, h};
+            case 6 -> new int[] {h, im};
+            default -> throw new IllegalArgumentException("matrix kind " + kind + " is not one of " + Overrides.KINDS);
+        };
+    }
+
+    /**
+     * The footprint with per-matrix overrides: each block linear counted at its own setting
+     * ({@link Settings#with}), lm_head at its override's bq/group when the map has one (rank 0 only).
+     */
+    public static Plan plan(Qwen2Config c, Settings s, Runtime rt, Overrides o) {
         int h = c.hiddenSize(), q = c.qDim(), kv = c.kvDim(), im = c.intermediateSize(), L = c.numLayers();
+        o.checkLayers(L, "footprint");
+        Overrides.Setting headOverride = o.map().get(Overrides.LM_HEAD);
+        if (headOverride != null) {
+            if (headOverride.rank() != 0)
+                throw new IllegalArgumentException("lm_head override has rank " + headOverride.rank() + ": the planner stores lm_head as Q only; use rank 0");
+            s = s.withHead(headOverride.bq(), headOverride.group());
+        }
         List<Part> parts = new ArrayList<>();
-        long attn = linearBytes(q, h, s) + 2 * linearBytes(kv, h, s) + linearBytes(h, q, s);
-        long mlp = 2 * linearBytes(im, h, s) + linearBytes(h, im, s);
-        parts.add(new Part("linears: attention (q, k, v, o)", L * attn, true));
-        parts.add(new Part("linears: MLP (gate, up, down)", L * mlp, true));
+        long attn = 0, mlp = 0;
+        for (int l = 0; l < L; l++)
+            for (int k = 0; k < 7; k++) {
+                Overrides.Setting m = o.get(l, k);
+                int[] sh = shape(c, k);
+                long b = linearBytes(sh[0], sh[1], m == null ? s : s.with(m));
+                if (k < 4) attn += b;
+                else mlp += b;
+            }
+        parts.add(new Part("linears: attention (q, k, v, o)", attn, true));
+        parts.add(new Part("linears: MLP (gate, up, down)", mlp, true));
         long bias = c.attentionBias() ? 2L * (q + 2L * kv) : 0;
         parts.add(new Part("biases and norms (fp16)", L * (bias + 2L * 2 * h) + 2L * h, true));
         long emb = 2L * c.vocabSize() * h;
@@ -157,7 +203,9 @@ public final class Footprint {
         }
         long kvCache = 2L * L * kv * (long) rt.context() * rt.batch() * rt.kvBytes();
         parts.add(new Part("KV cache (" + rt.context() + " positions, batch " + rt.batch() + ")", kvCache, true));
-        parts.add(new Part("workspace", workspaceBytes(c, s, rt), true));
+        int maxRank = s.rank();
+        for (Overrides.Setting m : o.map().values()) maxRank = Math.max(maxRank, m.rank());  // t = R·x is sized by the largest rank
+        parts.add(new Part("workspace", workspaceBytes(c, s.withRank(maxRank), rt), true));
         parts.add(new Part("CUDA context", rt.contextBytes(), true));
         return new Plan(c, s, rt, parts);
     }

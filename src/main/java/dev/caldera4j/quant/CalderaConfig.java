@@ -92,6 +92,15 @@ public record CalderaConfig(int bq, int group, int rank, int bl, int br, int out
                 maxDampEscalations, hessianDowndate, rLdlq, sqrtDamping, svd, svdOversample, svdPowerIters);
     }
 
+    /**
+     * This config with another low-rank term (rank, bl, br); the randomised SVD's oversampling
+     * follows the rank as in {@link #of} (per-matrix overrides change the rank).
+     */
+    public CalderaConfig withLowRank(int rank, int bl, int br) {
+        return new CalderaConfig(bq, group, rank, bl, br, outerIters, lrAlsIters, hadamard, seed, actOrder, percdamp,
+                maxDampEscalations, hessianDowndate, rLdlq, sqrtDamping, svd, Math.max(16, Math.min(rank, 64)), svdPowerIters);
+    }
+
     public CalderaConfig withIters(int outerIters, int lrAlsIters) {
         return new CalderaConfig(bq, group, rank, bl, br, outerIters, lrAlsIters, hadamard, seed, actOrder, percdamp,
                 maxDampEscalations, hessianDowndate, rLdlq, sqrtDamping, svd, svdOversample, svdPowerIters);

@@ -96,9 +96,14 @@ class ResultsFileTest {
                 "lambada_acc", "hellaswag_acc", "hellaswag_acc_norm", "seconds", "shape", "d_out", "d_in", "tokens",
                 "variant", "us", "gbps", "pct_of_copy_bw", "copy_gbps", "phase", "context", "tokens_per_s",
                 "device_bytes_peak", "planner_bytes", "signal", "budget_bits", "note", "metric", "reference_value",
-                "rel_diff")) {
+                "rel_diff", "overrides", "layer_index", "matrix", "sensitivity", "recovery", "margin", "positions",
+                "layer", "proxy_error", "outer_iters", "best_iteration", "iter_errors", "matched", "caldera_wins", "rank_72b",
+                "overhead_bits", "overhead_bits_72b", "bits_per_param_72b", "bytes_72b", "fits_72b_22gib", "bytes_72b_head4",
+                "fits_72b_22gib_head4", "pareto")) {
             assertTrue(ResultsFile.KNOWN_FIELDS.contains(f), f);
         }
-        assertEquals(40, ResultsFile.KNOWN_FIELDS.size(), "DESIGN's 36 fields + note, metric, reference_value, rel_diff");
+        assertEquals(63, ResultsFile.KNOWN_FIELDS.size(), "DESIGN's 36 fields + note, metric, reference_value, rel_diff"
+                + " + stage 2's overrides map and profile fields (layer_index, matrix, sensitivity, recovery, margin, positions)"
+                + " + the 16 per-matrix and Stage-1 fields");
     }
 }
