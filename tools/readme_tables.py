@@ -180,11 +180,29 @@ def calderavsgptq():
     return "\n".join(out)
 
 
+def stage2():
+    d = load("stage2.json")
+    if d is None:
+        return "_not yet run (`tools/caldera4j sweep-stage2`)_"
+    rows = [r for r in d["rows"] if r.get("signal") and r.get("ppl_wikitext2") is not None]
+    uni = {r["budget_bits"]: r for r in rows if r["signal"] == "uniform"}
+    out = ["| budget (bits/param) | signal | bits/param | WikiText-2 | vs uniform | C4 | vs uniform |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        u = uni[r["budget_bits"]]
+        rel = lambda k: "" if r is u else f"{(r[k] / u[k] - 1) * 100:+.1f} %"
+        out.append(f"| {r['budget_bits']:.4f} (uniform rank {u['rank']}) | {r['signal']} | {r['bits_per_param']:.4f} | {r['ppl_wikitext2']:.2f} | {rel('ppl_wikitext2')} | "
+                   f"{r['ppl_c4']:.2f} | {rel('ppl_c4')} |")
+    dense = next((r for r in d["rows"] if r["method"] == "dense"), None)
+    if dense:
+        out.append(f"\n_dense {dense['ppl_wikitext2']:.2f} / {dense['ppl_c4']:.2f}; {rows[0].get('note', '')}; one seed; git {d['git_commit'][:10]}, {d['machine']}_")
+    return "\n".join(out)
+
+
 def main():
     path = os.path.join(root, "README.md")
     text = open(path).read()
     for name, fn in [("mainjob", mainjob), ("parity", parity), ("baseline", baseline), ("kernels", kernels), ("e2e", e2e),
-                     ("stage1", stage1), ("calderavsgptq", calderavsgptq)]:
+                     ("stage1", stage1), ("calderavsgptq", calderavsgptq), ("stage2", stage2)]:
         pat = re.compile(r"(<!-- BEGIN %s -->\n)(?:.*?\n)?(<!-- END %s -->)" % (name, name), re.S)
         if not pat.search(text):
             sys.exit(f"README.md has no <!-- BEGIN {name} --> … <!-- END {name} --> block")
