@@ -1,11 +1,11 @@
 package dev.caldera4j.cli;
 
-import dev.caldera4j.calib.Corpus;
 import dev.caldera4j.experiment.LayerTable;
 import dev.caldera4j.experiment.Stage1;
 import dev.caldera4j.model.Qwen2Config;
 import dev.caldera4j.quant.CalderaConfig;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -23,23 +23,14 @@ final class LayerTableCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Option(names = {"-m", "--model"}, description = "dense model (default ../shared/data/models/standin-small)")
-    Path model;
-
-    @Option(names = "--name", description = "model name in the rows (default: the directory name)")
-    String name;
-
-    @Option(names = "--corpus", description = "calibration corpus (default ../shared/data/train/corpus)")
-    Path corpus;
+    @Mixin
+    SweepSource src;
 
     @Option(names = "--calib-seqs", defaultValue = "64", description = "calibration windows (default ${DEFAULT-VALUE})")
     int calibSeqs;
 
     @Option(names = "--calib-seqlen", defaultValue = "512", description = "tokens per window (default ${DEFAULT-VALUE})")
     int calibSeqlen;
-
-    @Option(names = "--seed", defaultValue = "0", description = "calibration seed (default ${DEFAULT-VALUE})")
-    long seed;
 
     @Option(names = "--rank", description = "CALDERA rank (default: the rank whose fp16-factor overhead on this model matches rank 128 on Qwen2-72B, as in sweep-stage1)")
     Integer rank;
@@ -58,16 +49,16 @@ final class LayerTableCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        Path m = model != null ? model : Path.of(System.getProperty("caldera4j.shared", "../shared"), "data/models/standin-small");
+        Path m = src.model();
         int r = rank != null ? rank
                 : Stage1.matchedRank(Qwen2Config.load(m.resolve("config.json")), Qwen2Config.qwen2_72b(), 128, Stage1.MATCH_BITS);
         CalderaConfig cfg = CalderaConfig.of(r, factorBits, factorBits).withQ(2, group)
                 .withIters(iters, CalderaConfig.DEFAULT_ALS_ITERS);
-        String command = "caldera4j " + String.join(" ", spec.commandLine().getParseResult().originalArgs());
+        String command = SweepSource.commandLine(spec);
         System.out.println("CALDERA rank " + r + ", L and R at " + factorBits + " bits, Q 2-bit g" + group + ", " + iters
                 + " outer iterations; calibration " + calibSeqs + " × " + calibSeqlen + " tokens");
-        List<Map<String, Object>> rows = LayerTable.run(new LayerTable.Options(m, name, corpus != null ? corpus : Corpus.defaultDir(),
-                calibSeqs, calibSeqlen, seed, cfg, out, command.strip()), System.out);
+        List<Map<String, Object>> rows = LayerTable.run(new LayerTable.Options(m, src.name, src.corpus(),
+                calibSeqs, calibSeqlen, src.seed, cfg, out, command), System.out);
         System.out.print(LayerTable.summary(rows));
         System.out.println("wrote " + rows.size() + " rows to " + out);
         return 0;

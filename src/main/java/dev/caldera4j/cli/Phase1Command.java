@@ -1,9 +1,8 @@
 package dev.caldera4j.cli;
 
-import dev.caldera4j.calib.Corpus;
-import dev.caldera4j.eval.EvalData;
 import dev.caldera4j.experiment.Phase1;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -20,14 +19,8 @@ final class Phase1Command implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Option(names = {"-m", "--model"}, description = "dense model (default ../shared/data/models/standin-small)")
-    Path model;
-
-    @Option(names = "--name", description = "model name in the rows (default: the directory name)")
-    String name;
-
-    @Option(names = "--corpus", description = "calibration corpus (default ../shared/data/train/corpus)")
-    Path corpus;
+    @Mixin
+    SweepSource src;
 
     @Option(names = "--calib-seqs", defaultValue = "128", description = "GPTQ calibration windows (default ${DEFAULT-VALUE})")
     int calibSeqs;
@@ -35,17 +28,11 @@ final class Phase1Command implements Callable<Integer> {
     @Option(names = "--calib-seqlen", defaultValue = "2048", description = "tokens per window (default ${DEFAULT-VALUE})")
     int calibSeqlen;
 
-    @Option(names = "--seed", defaultValue = "0", description = "calibration seed (default ${DEFAULT-VALUE})")
-    long seed;
-
     @Option(names = "--work", defaultValue = "target/phase1", description = "compressed checkpoints go here (default ${DEFAULT-VALUE})")
     Path work;
 
     @Option(names = "--out", defaultValue = "results/phase1.json", description = "results file (default ${DEFAULT-VALUE})")
     Path out;
-
-    @Option(names = "--eval-dir", description = "evaluation data (default ../shared/data/eval)")
-    Path evalDir;
 
     @Option(names = "--ppl-windows", defaultValue = "0", description = "scale down: first N windows (of the longest seqlen) per perplexity set; 0 = protocol")
     int pplWindows;
@@ -64,7 +51,7 @@ final class Phase1Command implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        Path m = model != null ? model : Path.of(System.getProperty("caldera4j.shared", "../shared"), "data/models/standin-small");
+        Path m = src.model();
         List<Phase1.Config> grid = Phase1.grid();
         if (only != null) {
             grid = grid.stream().filter(c -> only.stream().anyMatch(p -> c.dirName("", 0, 0, 0).substring(1).startsWith(p))).toList();
@@ -72,9 +59,9 @@ final class Phase1Command implements Callable<Integer> {
                     + Phase1.grid().getFirst().dirName("", 0, 0, 0).substring(1) + " or gptq-b2-g128-ao");
         }
         // originalArgs of a subcommand are the whole command line, the subcommand's name included
-        String command = "caldera4j " + String.join(" ", spec.commandLine().getParseResult().originalArgs());
-        Phase1.Options o = new Phase1.Options(m, name, corpus != null ? corpus : Corpus.defaultDir(), calibSeqs, calibSeqlen, seed,
-                work, out, evalDir != null ? evalDir : EvalData.defaultDir(), pplWindows, items, !noFull, fullSeqlens, grid, command.strip());
+        String command = SweepSource.commandLine(spec);
+        Phase1.Options o = new Phase1.Options(m, src.name, src.corpus(), calibSeqs, calibSeqlen, src.seed,
+                work, out, src.evalDir(), pplWindows, items, !noFull, fullSeqlens, grid, command);
         List<?> rows = Phase1.run(o, System.out, true);
         System.out.println("wrote " + rows.size() + " rows to " + out);
         return 0;

@@ -1,10 +1,9 @@
 package dev.caldera4j.cli;
 
-import dev.caldera4j.calib.Corpus;
-import dev.caldera4j.eval.EvalData;
 import dev.caldera4j.experiment.Stage1;
 import dev.caldera4j.model.Qwen2Config;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -23,14 +22,8 @@ final class Stage1Command implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Option(names = {"-m", "--model"}, description = "dense model (default ../shared/data/models/standin-small)")
-    Path model;
-
-    @Option(names = "--name", description = "model name in the rows (default: the directory name)")
-    String name;
-
-    @Option(names = "--corpus", description = "calibration corpus (default ../shared/data/train/corpus)")
-    Path corpus;
+    @Mixin
+    SweepSource src;
 
     @Option(names = "--calib-seqs", defaultValue = "64", description = "calibration windows of every row (default ${DEFAULT-VALUE}, as sweep-phase1 here)")
     int calibSeqs;
@@ -42,9 +35,6 @@ final class Stage1Command implements Callable<Integer> {
     @Option(names = "--calib-seqlen", defaultValue = "512", description = "tokens per window (default ${DEFAULT-VALUE})")
     int calibSeqlen;
 
-    @Option(names = "--seed", defaultValue = "0", description = "calibration seed (default ${DEFAULT-VALUE})")
-    long seed;
-
     @Option(names = "--iters", defaultValue = "" + Stage1.DEFAULT_OUTER_ITERS, description = "CALDERA outer iterations (default ${DEFAULT-VALUE})")
     int iters;
 
@@ -53,9 +43,6 @@ final class Stage1Command implements Callable<Integer> {
 
     @Option(names = "--out", defaultValue = "results/stage1.json", description = "results file (default ${DEFAULT-VALUE})")
     Path out;
-
-    @Option(names = "--eval-dir", description = "evaluation data (default ../shared/data/eval)")
-    Path evalDir;
 
     @Option(names = "--ppl-windows", defaultValue = "0", description = "scale down: first N windows (of the longest seqlen) per perplexity set; 0 = protocol")
     int pplWindows;
@@ -74,14 +61,14 @@ final class Stage1Command implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        Path m = model != null ? model : Path.of(System.getProperty("caldera4j.shared", "../shared"), "data/models/standin-small");
+        Path m = src.model();
         Qwen2Config small = Qwen2Config.load(m.resolve("config.json"));
         List<Integer> variants = calibVariants.equals(List.of("none")) ? List.of() : calibVariants.stream().map(Integer::parseInt).toList();
         List<Stage1.Config> grid = Stage1.grid(small, calibSeqs, variants, iters);
         if (only != null) {
-            grid = grid.stream().filter(c -> only.stream().anyMatch(p -> c.dirName("", calibSeqlen, seed).substring(1).startsWith(p))).toList();
+            grid = grid.stream().filter(c -> only.stream().anyMatch(p -> c.dirName("", calibSeqlen, src.seed).substring(1).startsWith(p))).toList();
             if (grid.isEmpty()) throw new IllegalArgumentException("--only " + only + " matches no grid row; names look like "
-                    + Stage1.grid(small, calibSeqs, variants, iters).getFirst().dirName("", calibSeqlen, seed).substring(1));
+                    + Stage1.grid(small, calibSeqs, variants, iters).getFirst().dirName("", calibSeqlen, src.seed).substring(1));
         }
         java.util.TreeSet<Integer> sizes = new java.util.TreeSet<>(variants);
         sizes.add(calibSeqs);
@@ -90,9 +77,9 @@ final class Stage1Command implements Callable<Integer> {
                 + " tokens here (calib_seqs); ranks matched to 72B's 64/128/256 at the fp16 factor overhead";
         System.out.println("Stage 1 grid (ranks matched to Qwen2-72B's 64/128/256 by the fp16 factor overhead; overheads exact at each row's bits):");
         System.out.print(Stage1.rankTable(small, grid));
-        String command = "caldera4j " + String.join(" ", spec.commandLine().getParseResult().originalArgs());
-        Stage1.Options o = new Stage1.Options(m, name, corpus != null ? corpus : Corpus.defaultDir(), calibSeqlen, seed, work, out,
-                evalDir != null ? evalDir : EvalData.defaultDir(), pplWindows, items, full, fullSeqlens, grid, calibNote, command.strip());
+        String command = SweepSource.commandLine(spec);
+        Stage1.Options o = new Stage1.Options(m, src.name, src.corpus(), calibSeqlen, src.seed, work, out,
+                src.evalDir(), pplWindows, items, full, fullSeqlens, grid, calibNote, command);
         List<Map<String, Object>> rows = Stage1.run(o, System.out, true);
         System.out.print(Stage1.table(rows));
         System.out.println("wrote " + rows.size() + " rows to " + out);

@@ -1,9 +1,8 @@
 package dev.caldera4j.cli;
 
-import dev.caldera4j.calib.Corpus;
-import dev.caldera4j.eval.EvalData;
 import dev.caldera4j.experiment.Stage2;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -20,23 +19,14 @@ final class Stage2Command implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Option(names = {"-m", "--model"}, description = "dense model (default ../shared/data/models/standin-small)")
-    Path model;
-
-    @Option(names = "--name", description = "model name in the rows (default: the directory name)")
-    String name;
-
-    @Option(names = "--corpus", description = "calibration corpus (default ../shared/data/train/corpus)")
-    Path corpus;
+    @Mixin
+    SweepSource src;
 
     @Option(names = "--calib-seqs", defaultValue = "16", description = "calibration windows (default ${DEFAULT-VALUE})")
     int calibSeqs;
 
     @Option(names = "--calib-seqlen", defaultValue = "512", description = "tokens per window (default ${DEFAULT-VALUE})")
     int calibSeqlen;
-
-    @Option(names = "--seed", defaultValue = "0", description = "calibration seed (default ${DEFAULT-VALUE})")
-    long seed;
 
     @Option(names = "--iters", defaultValue = "3", description = "CALDERA outer iterations (default ${DEFAULT-VALUE})")
     int iters;
@@ -68,9 +58,6 @@ final class Stage2Command implements Callable<Integer> {
     @Option(names = "--sipit-topk", defaultValue = "64", description = "SipIt shortlist: k likeliest next tokens + k per layer by embedding cosine; >= vocab = exhaustive (default ${DEFAULT-VALUE})")
     int sipTopK;
 
-    @Option(names = "--eval-dir", description = "evaluation data (default ../shared/data/eval)")
-    Path evalDir;
-
     @Option(names = "--ppl-windows", defaultValue = "32", description = "first N windows of 512 of WikiText-2 and C4 (default ${DEFAULT-VALUE})")
     int pplWindows;
 
@@ -82,11 +69,11 @@ final class Stage2Command implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        Path m = model != null ? model : Path.of(System.getProperty("caldera4j.shared", "../shared"), "data/models/standin-small");
-        String command = "caldera4j " + String.join(" ", spec.commandLine().getParseResult().originalArgs());
-        Stage2.Options o = new Stage2.Options(m, name, corpus != null ? corpus : Corpus.defaultDir(), calibSeqs, calibSeqlen, seed, iters,
+        Path m = src.model();
+        String command = SweepSource.commandLine(spec);
+        Stage2.Options o = new Stage2.Options(m, src.name, src.corpus(), calibSeqs, calibSeqlen, src.seed, iters,
                 ranks, budgetRanks, baseRank, klWindows, klSeqlen, sipWindows, sipFirst, sipPositions, sipTopK,
-                evalDir != null ? evalDir : EvalData.defaultDir(), pplWindows, out, signalsOut, command.strip());
+                src.evalDir(), pplWindows, out, signalsOut, command);
         List<?> rows = Stage2.run(o, System.out);
         System.out.println("wrote " + rows.size() + " rows to " + out + " and the signal profiles to " + signalsOut);
         return 0;
