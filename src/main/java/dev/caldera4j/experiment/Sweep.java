@@ -76,6 +76,8 @@ final class Sweep implements AutoCloseable {
     final Eval e;
     final List<Map<String, Object>> rows = new ArrayList<>();
     private final Map<String, Map<String, Object>> done = new LinkedHashMap<>();
+    /** Rows of the previous run: kept in the output even when this run's grid (e.g. --only) no longer asks for them. */
+    private final List<Map<String, Object>> earlier = new ArrayList<>();
     private final Path partial;
     private final Tokenizer tok;
     private Evaluator.Inputs inputs; // loaded on the first evaluation that is not already done
@@ -84,7 +86,10 @@ final class Sweep implements AutoCloseable {
         this.e = e;
         this.partial = e.results().resolveSibling(e.results().getFileName() + ".partial");
         Path previous = Files.isRegularFile(partial) ? partial : Files.isRegularFile(e.results()) ? e.results() : null;
-        if (previous != null) for (Map<String, Object> r : ResultsFile.read(previous).rows()) done.put(key(r), r);
+        if (previous != null) for (Map<String, Object> r : ResultsFile.read(previous).rows()) {
+            done.put(key(r), r);
+            earlier.add(r);
+        }
         this.tok = Tokenizers.load(e.model());
     }
 
@@ -169,12 +174,21 @@ final class Sweep implements AutoCloseable {
 
     /** Writes the rows so far to {@code <results>.partial}. */
     void savePartial() {
-        ResultsFile.write(partial, ResultsFile.envelope(e.command() + "  (partial)", rows, null));
+        ResultsFile.write(partial, ResultsFile.envelope(e.command() + "  (partial)", allRows(), null));
+    }
+
+    /** This run's rows, then the previous run's rows this run did not produce again (a narrower grid never drops results). */
+    List<Map<String, Object>> allRows() {
+        java.util.Set<String> mine = new java.util.HashSet<>();
+        for (Map<String, Object> r : rows) mine.add(key(r));
+        List<Map<String, Object>> all = new ArrayList<>(rows);
+        for (Map<String, Object> r : earlier) if (!mine.contains(key(r))) all.add(r);
+        return all;
     }
 
     /** Writes the results file and removes the partial one; returns the rows. */
     List<Map<String, Object>> finish() {
-        ResultsFile.write(e.results(), ResultsFile.envelope(e.command(), rows, null));
+        ResultsFile.write(e.results(), ResultsFile.envelope(e.command(), allRows(), null));
         try {
             Files.deleteIfExists(partial);
         } catch (IOException ex) {

@@ -124,6 +124,14 @@ class Stage1Test {
         assertEquals(1, l2.lines().filter(s -> s.startsWith("evaluating (quick)")).count(), l2);
         assertEquals(rows.get(1).get("ppl_wikitext2"), again.get(1).get("ppl_wikitext2"), "deterministic");
 
+        // a narrower rerun (--only one row) evaluates nothing and keeps the other row in the results file
+        Stage1.Options narrow = new Stage1.Options(Fixtures.TINY, "tiny", corpus, 64, 0, tmp.resolve("work"), results, evalDir, 1, 5,
+                false, List.of(256), grid.subList(1, 2), "calibration note", "test");
+        ByteArrayOutputStream log3 = new ByteArrayOutputStream();
+        Stage1.run(narrow, new PrintStream(log3, true, StandardCharsets.UTF_8), false);
+        assertFalse(log3.toString(StandardCharsets.UTF_8).contains("evaluating"), log3.toString(StandardCharsets.UTF_8));
+        assertEquals(2, ResultsFile.read(results).rows().size(), "rows outside the narrower grid survive");
+
         Figure f = Stage1.paretoFigure(again, "quick", 512, "ppl_wikitext2");
         assertEquals(2, f.getTraces().length, "caldera and the frontier");
         assertTrue(Stage1.table(again).lines().count() == 3);
