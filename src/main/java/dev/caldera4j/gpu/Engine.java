@@ -678,30 +678,41 @@ public final class Engine implements AutoCloseable {
         } else {
             gpu.launch("eng_embed", "T=" + T + " (host rows)", T, 1, 1, 0, h, embRows, iota, H, T);
         }
+        mark("embedding");
         Buffer pending = null;
         int S = T == 1 ? decodeSplits : 1;
         int chunkMax = (o.maxContext() + S - 1) / S;
         int smem = 4 * (hd + chunkMax);
         for (Block b : blocks) {
             gpu.launch("eng_add_rmsnorm", "H=" + H, T, 1, 1, 0, h, pending, b.inNorm(), xn, H, eps);
+            mark("norms + residual");
             linear(b.q(), xn, T, qb);
             linear(b.k(), xn, T, kb);
             linear(b.v(), xn, T, vb);
+            mark("q/k/v linears");
             gpu.launchWith("eng_qkv_rope", "T=" + T, T, nH + nKV, 1, hd / 2, 0, qb, kb, vb, b.bq(), b.bk(), b.bv(), b.kc(), b.vc(),
                     invFreq, state, nH, nKV, hd, o.maxContext());
+            mark("bias + RoPE + KV write");
             gpu.launchWith("eng_attn_partial", "T=" + T + " S=" + S, nH, T, S, 128, smem, qb, b.kc(), b.vc(), part, state, nH, nKV, hd,
                     o.maxContext(), (float) (1.0 / Math.sqrt(hd)));
             gpu.launchWith("eng_attn_combine", "T=" + T, nH, T, 1, hd, 0, part, att, nH, hd, S);
+            mark("attention");
             linear(b.o(), att, T, delta);
+            mark("o linear");
             gpu.launch("eng_add_rmsnorm", "H=" + H, T, 1, 1, 0, h, delta, b.postNorm(), xn, H, eps);
+            mark("norms + residual");
             linear(b.gate(), xn, T, g);
             linear(b.up(), xn, T, u);
+            mark("gate/up linears");
             long n = (long) T * I;
             gpu.launch("eng_silu_mul", "n=" + n, fillGrid(n), 1, 1, 0, g, u, g, n);
+            mark("SwiGLU");
             linear(b.down(), g, T, delta);
+            mark("down linear");
             pending = delta;
         }
         gpu.launch("eng_add_rmsnorm", "H=" + H, T, 1, 1, 0, h, pending, finalNorm, xn, H, eps);
+        mark("norms + residual");
         int V = c.vocabSize();
         for (int r = 0; r < rows; r++) {
             int t = T - rows + r;
@@ -713,9 +724,47 @@ public final class Engine implements AutoCloseable {
                 gpu.launch("eng_gemv_q4_f32", "lm_head 4-bit", (V + 7) / 8, 1, 1, 0, y, head.qweight(), head.scales(), head.zeros(), x, V, H,
                         head.group());
         }
+        mark("lm_head");
         if (sample) gpu.launchWith("eng_argmax", "vocab=" + V, 1, 1, 1, 1024, 0, Gpu.slice(logits, 4L * (rows - 1) * V, 4L * V, "logits"),
                 V, state, hist, T);
         else gpu.launchWith("eng_advance", "T=" + T, 1, 1, 1, 32, 0, state, T);
+        mark("argmax");
+    }
+
+    private List<CUevent> marks;
+    private List<String> markNames;
+
+    /** Records an event after the work queued so far, charged to {@code what} (only while profiling). */
+    private void mark(String what) {
+        if (marks == null) return;
+        CUevent e = gpu.event();
+        gpu.record(e);
+        marks.add(e);
+        markNames.add(what);
+    }
+
+    /**
+     * GPU time of one decode step at a context, by part (ms). The step's launches queue behind a
+     * spin kernel first, so the GPU runs them back to back and the events between parts measure GPU
+     * time, not the host's launch rate (the CUDA-graph step runs the same kernels).
+     */
+    public Map<String, Double> profileDecode(int context) {
+        setState(context, 1);
+        marks = new ArrayList<>();
+        markNames = new ArrayList<>();
+        try {
+            k.spin(300_000_000L);
+            mark("start");
+            step(1, 1, true, true);
+            gpu.sync();
+            Map<String, Double> ms = new LinkedHashMap<>();
+            for (int i = 1; i < marks.size(); i++)
+                ms.merge(markNames.get(i), (double) Gpu.elapsedMs(marks.get(i - 1), marks.get(i)), Double::sum);
+            return ms;
+        } finally {
+            for (CUevent e : marks) Gpu.destroy(e);
+            marks = null;
+        }
     }
 
     private void linear(GLinear lin, Buffer x, int T, Buffer y) {

@@ -196,9 +196,40 @@ public final class EngineBench {
         Footprint.Plan plan = Footprint.plan(c, s, Footprint.Runtime.design());
         log.printf(Locale.ROOT, "planner: Qwen2-72B %s → %.3f GiB on the device (fits 22 GiB: %s)%n", s, plan.deviceGiB(), plan.fits(22));
         speed("qwen2-72b-synthetic", c, s, Engine.Mode.FUSED, false, true);
+        profile(c, s);
         speed("qwen2-72b-synthetic", c, s, Engine.Mode.FUSED, true, false);
         speed("qwen2-72b-synthetic", c, s, Engine.Mode.UNFUSED_LR, false, false);
         speed("qwen2-72b-synthetic", c, s, Engine.Mode.UNFUSED, false, false);
+    }
+
+    /** Where one decode step's GPU time goes (fused, embedding in host memory), at contexts 128 and 2048: a row per part. */
+    void profile(Qwen2Config c, Footprint.Settings s) {
+        Engine.Options o = Engine.Options.defaults(4096).withEmbeddingOnDevice(false).withHeadBits(s.headBits());
+        try (Engine e = Engine.synthetic(gpu, c, s, o, 11)) {
+            e.timeDecode(128, 4, false); // warm-up: every kernel loaded
+            for (int ctx : new int[] {128, 2048}) {
+                Map<String, Double> ms = e.profileDecode(ctx);
+                double total = ms.values().stream().mapToDouble(Double::doubleValue).sum();
+                StringBuilder line = new StringBuilder(String.format(Locale.ROOT, "decode step at ctx %d, GPU time by part (total %.3f ms):", ctx, total));
+                for (var en : ms.entrySet()) {
+                    line.append(String.format(Locale.ROOT, " %s %.3f ms (%.0f %%);", en.getKey(), en.getValue(), 100 * en.getValue() / total));
+                    Map<String, Object> r = row("qwen2-72b-synthetic", "caldera", "decode");
+                    r.put("bq", s.bq());
+                    r.put("group", s.group());
+                    r.put("rank", s.rank());
+                    r.put("bl", s.bl());
+                    r.put("br", s.br());
+                    r.put("context", ctx);
+                    r.put("tokens", 1);
+                    r.put("variant", "profile: " + en.getKey());
+                    r.put("us", en.getValue() * 1000);
+                    r.put("note", String.format(Locale.ROOT, "GPU time of this part summed over the 80 layers, one decode step queued behind a spin "
+                            + "kernel (no launch gaps); the step's total %.3f ms", total));
+                    rows.add(r);
+                }
+                log.println(line);
+            }
+        }
     }
 
     /**
