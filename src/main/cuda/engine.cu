@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #define FULL 0xffffffffu
+#define ATT_MIN_CHUNK 32
 
 __device__ __forceinline__ float warp_sum(float v) {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(FULL, v, o);
@@ -59,13 +60,15 @@ extern "C" __global__ void eng_embed(float* __restrict__ h, const __half* __rest
 }
 
 // h (T, H) += delta (T, H) fp16 when delta != null; xn (T, H) fp16 = h·rsqrt(mean(h²)+eps)·w.
-// grid (T), 256 threads. w (H) fp16.
+// grid (T), 1024 threads (one row per block: at decode the whole step waits on this one block, so
+// it must be latency-short: many threads, each with a few independent loads). w (H) fp16.
 extern "C" __global__ void eng_add_rmsnorm(float* __restrict__ h, const __half* __restrict__ delta,
                                            const __half* __restrict__ w, __half* __restrict__ xn,
                                            int H, float eps) {
     __shared__ float red[32];
     size_t o = (size_t)blockIdx.x * H;
     float ss = 0.f;
+#pragma unroll 4
     for (int i = threadIdx.x; i < H; i += blockDim.x) {
         float v = h[o + i];
         if (delta) { v += __half2float(delta[o + i]); h[o + i] = v; }
@@ -116,9 +119,10 @@ extern "C" __global__ void eng_qkv_rope(__half* __restrict__ q, const __half* __
 
 // Split-context attention, part 1. Query t of head h sees positions 0 … ctx−1 with
 // ctx = state[0] + t + 1 (causal); split s of S takes positions [s·chunk, min(ctx, (s+1)·chunk))
-// with chunk = ⌈ctx/S⌉ (computed here, so a captured decode graph serves every position).
+// with chunk = max(ATT_MIN_CHUNK, ⌈ctx/S⌉) (computed here, so a captured decode graph serves every
+// position; the minimum keeps short contexts in a few splits — the rest are empty and cheap).
 // part (T, nH, S, hd + 2) fp32: the unnormalised Σ p·v, then the max m and Σ p of the split.
-// grid (nH, T, S), 128 threads; dynamic smem: (hd + chunkMax) floats, chunkMax = ⌈maxCtx/S⌉.
+// grid (nH, T, S), 128 threads; dynamic smem: (hd + chunkMax) floats, chunkMax = max(ATT_MIN_CHUNK, ⌈maxCtx/S⌉).
 extern "C" __global__ void eng_attn_partial(const __half* __restrict__ q, const __half* __restrict__ kc,
                                             const __half* __restrict__ vc, float* __restrict__ part,
                                             const int* __restrict__ state, int nH, int nKV, int hd,
@@ -128,8 +132,13 @@ extern "C" __global__ void eng_attn_partial(const __half* __restrict__ q, const 
     int h = blockIdx.x, t = blockIdx.y, s = blockIdx.z, S = gridDim.z;
     int g = h / (nH / nKV);
     int ctx = state[0] + t + 1;
-    int chunk = (ctx + S - 1) / S;
+    int chunk = max(ATT_MIN_CHUNK, (ctx + S - 1) / S);
     int j0 = s * chunk, j1 = min(ctx, j0 + chunk);
+    float* out = part + (((size_t)t * nH + h) * S + s) * (hd + 2);
+    if (j0 >= j1) {  // an empty split (short context): mark it so and leave
+        if (threadIdx.x == 0) { out[hd] = -INFINITY; out[hd + 1] = 0.f; }
+        return;
+    }
     float* qs = sm;           // (hd)
     float* p = sm + hd;       // (chunk)
     const __half* qrow = q + ((size_t)t * nH + h) * hd;
@@ -158,7 +167,6 @@ extern "C" __global__ void eng_attn_partial(const __half* __restrict__ q, const 
         lsum += e;
     }
     float l = block_sum(lsum, red);  // syncs: p holds the weights
-    float* out = part + (((size_t)t * nH + h) * S + s) * (hd + 2);
     for (int d = threadIdx.x; d < hd; d += blockDim.x) {
         float acc = 0.f;
         for (int j = j0; j < j1; j++) acc += p[j - j0] * __half2float(V[(size_t)j * hd + d]);
@@ -168,21 +176,29 @@ extern "C" __global__ void eng_attn_partial(const __half* __restrict__ q, const 
 }
 
 // Split-context attention, part 2: merges the S splits of each (t, h) into out (T, nH·hd) fp16.
-// grid (nH, T), hd threads (≤ 1024).
+// The weight e^(m_s − M) of every split is computed once into shared memory (lanes in parallel),
+// then each thread sums its dimension over the non-empty splits only.
+// grid (nH, T), hd threads (≤ 1024); dynamic smem: S floats.
 extern "C" __global__ void eng_attn_combine(const float* __restrict__ part, __half* __restrict__ out,
                                             int nH, int hd, int S) {
+    extern __shared__ float f[];
+    __shared__ float red[32];
     int h = blockIdx.x, t = blockIdx.y, d = threadIdx.x;
     const float* base = part + ((size_t)t * nH + h) * S * (hd + 2);
-    float M = -INFINITY;
-    for (int s = 0; s < S; s++) M = fmaxf(M, base[s * (hd + 2) + hd]);
-    float num = 0.f, den = 0.f;
-    for (int s = 0; s < S; s++) {
+    float mloc = -INFINITY;
+    for (int s = threadIdx.x; s < S; s += blockDim.x) mloc = fmaxf(mloc, base[s * (hd + 2) + hd]);
+    float M = block_max(mloc, red);
+    float dloc = 0.f;
+    for (int s = threadIdx.x; s < S; s += blockDim.x) {
         const float* b = base + s * (hd + 2);
-        if (b[hd + 1] == 0.f) continue;  // an empty split (its m is −inf)
-        float f = __expf(b[hd] - M);
-        num += f * b[d];
-        den += f * b[hd + 1];
+        float w = b[hd + 1] == 0.f ? 0.f : __expf(b[hd] - M);  // an empty split (its m is −inf) weighs nothing
+        f[s] = w;
+        dloc += w * b[hd + 1];
     }
+    float den = block_sum(dloc, red);  // syncs: f is complete
+    float num = 0.f;
+    for (int s = 0; s < S; s++)
+        if (f[s] != 0.f) num += f[s] * base[s * (hd + 2) + d];
     out[((size_t)t * nH + h) * hd + d] = __float2half(num / den);
 }
 

@@ -51,6 +51,11 @@ public final class Engine implements AutoCloseable {
             "eng_attn_combine", "eng_silu_mul", "eng_gemv_f16_f32", "eng_gemv_q4_f32", "eng_argmax", "eng_advance", "eng_fill_bits",
             "eng_fill_pairs", "eng_fill_half");
 
+    /** Positions per attention split at least (ATT_MIN_CHUNK in engine.cu). */
+    static final int ATT_MIN_CHUNK = 32;
+    /** Threads of eng_add_rmsnorm's one block per row (profiled: 256 threads made the norms 18 % of a 72B decode step). */
+    static final int NORM_THREADS = 1024;
+
     /** How a Q + L·R linear runs: fused (one kernel family), Q fused + separate L·R, or fully unfused (dequantise to fp16 first). */
     public enum Mode { FUSED, UNFUSED_LR, UNFUSED }
 
@@ -681,10 +686,10 @@ public final class Engine implements AutoCloseable {
         mark("embedding");
         Buffer pending = null;
         int S = T == 1 ? decodeSplits : 1;
-        int chunkMax = (o.maxContext() + S - 1) / S;
+        int chunkMax = Math.max(ATT_MIN_CHUNK, (o.maxContext() + S - 1) / S);
         int smem = 4 * (hd + chunkMax);
         for (Block b : blocks) {
-            gpu.launch("eng_add_rmsnorm", "H=" + H, T, 1, 1, 0, h, pending, b.inNorm(), xn, H, eps);
+            gpu.launchWith("eng_add_rmsnorm", "H=" + H, T, 1, 1, NORM_THREADS, 0, h, pending, b.inNorm(), xn, H, eps);
             mark("norms + residual");
             linear(b.q(), xn, T, qb);
             linear(b.k(), xn, T, kb);
@@ -695,11 +700,11 @@ public final class Engine implements AutoCloseable {
             mark("bias + RoPE + KV write");
             gpu.launchWith("eng_attn_partial", "T=" + T + " S=" + S, nH, T, S, 128, smem, qb, b.kc(), b.vc(), part, state, nH, nKV, hd,
                     o.maxContext(), (float) (1.0 / Math.sqrt(hd)));
-            gpu.launchWith("eng_attn_combine", "T=" + T, nH, T, 1, hd, 0, part, att, nH, hd, S);
+            gpu.launchWith("eng_attn_combine", "T=" + T, nH, T, 1, hd, 4 * S, part, att, nH, hd, S);
             mark("attention");
             linear(b.o(), att, T, delta);
             mark("o linear");
-            gpu.launch("eng_add_rmsnorm", "H=" + H, T, 1, 1, 0, h, delta, b.postNorm(), xn, H, eps);
+            gpu.launchWith("eng_add_rmsnorm", "H=" + H, T, 1, 1, NORM_THREADS, 0, h, delta, b.postNorm(), xn, H, eps);
             mark("norms + residual");
             linear(b.gate(), xn, T, g);
             linear(b.up(), xn, T, u);
@@ -711,7 +716,7 @@ public final class Engine implements AutoCloseable {
             mark("down linear");
             pending = delta;
         }
-        gpu.launch("eng_add_rmsnorm", "H=" + H, T, 1, 1, 0, h, pending, finalNorm, xn, H, eps);
+        gpu.launchWith("eng_add_rmsnorm", "H=" + H, T, 1, 1, NORM_THREADS, 0, h, pending, finalNorm, xn, H, eps);
         mark("norms + residual");
         int V = c.vocabSize();
         for (int r = 0; r < rows; r++) {

@@ -12,13 +12,13 @@ public final class EngineTwins {
 
     /**
      * Attention output (hd) of one query over positions 0 … ctx−1 of one KV head, computed in S
-     * splits of ⌈ctx/S⌉ positions (per split: max m, Σ e^(s−m), Σ e^(s−m)·v) and merged with the
+     * splits of max(32, ⌈ctx/S⌉) positions (per split: max m, Σ e^(s−m), Σ e^(s−m)·v) and merged with the
      * max of the maxima — the kernels' algorithm.
      *
      * @param q (hd) query, K and V (≥ ctx, hd) row-major
      */
     public static float[] splitAttention(float[] q, float[] K, float[] V, int ctx, int hd, int S, float scale) {
-        int chunk = (ctx + S - 1) / S;
+        int chunk = Math.max(Engine.ATT_MIN_CHUNK, (ctx + S - 1) / S);
         float[][] acc = new float[S][hd];
         float[] m = new float[S], l = new float[S];
         for (int s = 0; s < S; s++) {
