@@ -110,6 +110,13 @@ def e2e():
         out.append(f"\nParity (engine vs the Java CPU reference, {len(par) // 2} checkpoints: "
                    + ", ".join(sorted({r['model'] for r in par})) + f"): worst max|Δlogit|/max|logit| {worst:.2e}; "
                    + "; ".join(sorted({r['note'].split(';')[1].strip() for r in par})) + ".")
+    for ctx in (128, 2048):
+        prof = [r for r in rows if str(r.get("variant", "")).startswith("profile: ") and r.get("context") == ctx]
+        if prof:
+            total = sum(r["us"] for r in prof)
+            parts = sorted(prof, key=lambda r: -r["us"])
+            out.append(f"\nWhere a 72B decode step's GPU time goes at context {ctx} (profiled, {total / 1000:.1f} ms with the profiling events): "
+                       + ", ".join(f"{r['variant'][9:]} {100 * r['us'] / total:.0f} %" for r in parts if r["us"] / total >= 0.02) + ".")
     # RTX 3090 projection from the synthetic 72B decode (fused, embedding in host memory, context 128)
     k = load("kernels-h200.json")
     r = next((x for x in rows if x["model"] == "qwen2-72b-synthetic" and x["method"] == "caldera" and x["variant"].startswith("fused, embedding in host")
