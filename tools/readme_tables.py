@@ -205,11 +205,29 @@ def stage2():
     return "\n".join(out)
 
 
+def phase1():
+    d = load("phase1.json")
+    if d is None:
+        return "_not yet run (`tools/caldera4j sweep-phase1`)_"
+    rows = [r for r in d["rows"] if r.get("eval") == "quick"]
+    out = ["| method | bits | group | act-order | bits/param | WikiText-2 | C4 | LAMBADA | HellaSwag | compress s |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in sorted(rows, key=lambda r: (r["bits_per_param"], r["method"])):
+        g = r.get("group")
+        out.append(f"| {r['method']} | {r.get('bq', 16)} | {'per channel' if g == -1 else (g if g else '–')} | {'yes' if r.get('act_order') else ''} | "
+                   f"{r['bits_per_param']:.3f} | {r['ppl_wikitext2']:.2f} | {r['ppl_c4']:.2f} | {r['lambada_acc']:.3f} | {r['hellaswag_acc']:.3f} | "
+                   f"{'' if r.get('seconds') is None else format(r['seconds'], '.0f')} |")
+    cal = [r for r in rows if r.get("calib_seqs")]
+    c = f"calibration {cal[0]['calib_seqs']} × {cal[0]['calib_seqlen']}; " if cal else ""
+    partial = " — **partial**: the rows that finished this session" if "(partial)" in d["command"] else ""
+    out.append(f"\n_quick evaluation (64 × 512-token windows, 1,000 LAMBADA, 1,000 HellaSwag); {c}git {d['git_commit'][:10]}, {d['machine']}{partial}_")
+    return "\n".join(out)
+
+
 def main():
     path = os.path.join(root, "README.md")
     text = open(path).read()
     for name, fn in [("mainjob", mainjob), ("parity", parity), ("baseline", baseline), ("kernels", kernels), ("e2e", e2e),
-                     ("stage1", stage1), ("calderavsgptq", calderavsgptq), ("stage2", stage2)]:
+                     ("stage1", stage1), ("calderavsgptq", calderavsgptq), ("stage2", stage2), ("phase1", phase1)]:
         pat = re.compile(r"(<!-- BEGIN %s -->\n)(?:.*?\n)?(<!-- END %s -->)" % (name, name), re.S)
         if not pat.search(text):
             sys.exit(f"README.md has no <!-- BEGIN {name} --> … <!-- END {name} --> block")
