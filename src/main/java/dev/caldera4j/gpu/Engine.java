@@ -351,8 +351,8 @@ public final class Engine implements AutoCloseable {
     /** Activation buffers and the linears' shared scratch. Returns {Buffer[17], Workspace[L·7]} (per linear, sharing buffers). */
     private Object[] placeWorkspace(Arena a, HostBlock[] hb) {
         int T = o.maxTokens(), H = c.hiddenSize(), I = c.intermediateSize(), nH = c.numHeads(), hd = c.headDim();
-        int prefillSplits = 1;
-        long partFloats = (long) nH * Math.max((long) T * prefillSplits, decodeSplits(c, o, gpu.smCount)) * (hd + 2);
+        // prefill runs attention unsplit (S = 1): T partial rows; decode: decodeSplits of one row
+        long partFloats = (long) nH * Math.max(T, decodeSplits(c, o, gpu.smCount)) * (hd + 2);
         Buffer[] s = new Buffer[17];
         s[0] = a.take(4L * T * H, "residual h");
         s[1] = a.take(2L * T * H, "normed x");
@@ -462,7 +462,7 @@ public final class Engine implements AutoCloseable {
             throw new IllegalArgumentException("num_attention_heads " + c.numHeads() + " is not a multiple of num_key_value_heads " + c.numKvHeads());
         if (c.hiddenSize() % 8 != 0 || c.intermediateSize() % 8 != 0)
             throw new IllegalArgumentException("hidden_size and intermediate_size must be multiples of 8 (16-byte rows)");
-        if (o.maxContext() > c.maxPositionEmbeddings() && c.maxPositionEmbeddings() > 0 && o.maxContext() > 1 << 20)
+        if (o.maxContext() > 1 << 20)
             throw new IllegalArgumentException("maxContext " + o.maxContext() + " is unreasonably large");
     }
 
@@ -796,9 +796,6 @@ public final class Engine implements AutoCloseable {
         }
     }
 
-    /** Timing of one configuration: decode tokens/s at a context and prefill tokens/s. */
-    public record Timing(double decodeTokensPerS, double decodeMsPerToken, double decodeMsPerTokenNoGraph, double prefillTokensPerS,
-                         double prefillMs) {}
 
     /** Decode: steps tokens at context (graph replay and plain launches); prefill: one step of T tokens from position 0. */
     public double[] timeDecode(int context, int steps, boolean useGraph) {

@@ -1,5 +1,6 @@
 package dev.caldera4j.gpu;
 
+import dev.caldera4j.format.CompressedCheckpoint;
 import dev.caldera4j.io.SafetensorsFile;
 import dev.caldera4j.model.Generator;
 import dev.caldera4j.model.Models;
@@ -129,11 +130,13 @@ public final class EngineBench {
             boolean ok = p[0] <= LOGIT_REL_TOL && d[0] <= LOGIT_REL_TOL && p[1] >= ARGMAX_AGREE_MIN && d[1] >= ARGMAX_AGREE_MIN && same == GEN;
             parityOk &= ok;
             String name = modelDir.getFileName().toString();
+            String method = CompressedCheckpoint.isCompressed(modelDir)
+                    ? String.valueOf(CompressedCheckpoint.rowFields(modelDir).get("method")) : "dense";
             log.printf(Locale.ROOT, "parity %-28s prefill max|Δ|/max|l| %.2e argmax %.3f | decode %.2e argmax %.3f | greedy %d/%d same | "
                             + "fp16 fallbacks %d  %s%n", name, p[0], p[1], d[0], d[1], same, GEN, e.fp16Fallbacks.size(), ok ? "PASS" : "FAIL");
             for (String s : new String[] {"prefill", "decode"}) {
                 double[] r = s.equals("prefill") ? p : d;
-                Map<String, Object> row = row(name, "parity", s);
+                Map<String, Object> row = row(name, method, s);
                 row.put("metric", "max_abs_logit_diff_over_max_abs_logit");
                 row.put("rel_diff", r[0]);
                 row.put("note", String.format(Locale.ROOT, "argmax agreement %.4f over %d rows; greedy 64 tokens (graph): %d/%d identical; "
@@ -167,7 +170,7 @@ public final class EngineBench {
     private static Map<String, Object> row(String model, String method, String phase) {
         Map<String, Object> r = new LinkedHashMap<>();
         r.put("model", model);
-        r.put("method", method.equals("parity") ? "caldera" : method);
+        r.put("method", method);
         r.put("phase", phase);
         return r;
     }
