@@ -7,6 +7,10 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 tools/setup.sh
+# setup.sh runs in its own process: pick the JDK 25 here too, or mvn builds with the machine's default java
+# shellcheck source=tools/jdk25.sh
+. tools/jdk25.sh
+caldera4j_find_jdk25
 echo "== build"
 mvn -q -B -ntp -DskipTests package
 model=${1:-data/models/tiny}
