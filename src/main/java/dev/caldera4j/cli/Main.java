@@ -8,7 +8,7 @@ import picocli.CommandLine.Command;
         description = "Compress Qwen2 models into Q + L·R, evaluate them, and run them on the GPU.",
         subcommands = {GenerateCommand.class, EvalCommand.class, ParityCommand.class, PlanCommand.class,
                 ConvertLlama2cCommand.class, CompressCommand.class, Phase1Command.class, Stage1Command.class,
-                LayerTableCommand.class, Stage2Command.class})
+                LayerTableCommand.class, Stage2Command.class, TokenizeEvalCommand.class})
 public final class Main implements Runnable {
 
     public static void main(String[] args) {

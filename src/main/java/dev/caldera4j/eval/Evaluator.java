@@ -72,15 +72,42 @@ public final class Evaluator {
      */
     public static EvalReport run(LanguageModel model, Tokenizer tokenizer, Inputs inputs, EvalMode mode,
                                  List<Integer> seqlens, boolean progress) {
-        if (model.vocabSize() < tokenizer.vocabSize()) {
-            throw new IllegalArgumentException("model vocabulary " + model.vocabSize() + " is smaller than the tokenizer's "
-                    + tokenizer.vocabSize() + ": the model and tokenizer do not belong together");
+        checkVocab(model, tokenizer.vocabSize(), "the tokenizer's");
+        // tokenize only the items this mode scores (one thread); scoring then runs on all cores
+        List<Loglikelihood.Pair> lambada = inputs.sets().contains(EvalSet.LAMBADA)
+                ? Lambada.encode(tokenizer, inputs.lambada(), count(inputs.lambada().size(), mode.lambadaItems)) : List.of();
+        List<HellaSwag.Encoded> hellaSwag = new ArrayList<>();
+        if (inputs.sets().contains(EvalSet.HELLASWAG)) {
+            int n = count(inputs.hellaSwag().size(), mode.hellaSwagTasks);
+            for (int i = 0; i < n; i++) hellaSwag.add(HellaSwag.encode(tokenizer, inputs.hellaSwag().get(i)));
         }
+        return runEncoded(model, inputs.tokens(), lambada, hellaSwag, inputs.sets(), mode, seqlens, progress);
+    }
+
+    /**
+     * Evaluates {@code model} on evaluation sets tokenized elsewhere (a machine without the
+     * tokenizer): the same numbers as {@link #run(LanguageModel, Tokenizer, Inputs, EvalMode, List, boolean)}.
+     */
+    public static EvalReport run(LanguageModel model, TokenizedEval t, EvalMode mode, List<Integer> seqlens, boolean progress) {
+        checkVocab(model, t.vocabSize(), "the evaluation tokens'");
+        return runEncoded(model, t.tokens(), t.lambada(), t.hellaSwag(), t.sets(), mode, seqlens, progress);
+    }
+
+    private static void checkVocab(LanguageModel model, int vocab, String whose) {
+        if (model.vocabSize() < vocab) {
+            throw new IllegalArgumentException("model vocabulary " + model.vocabSize() + " is smaller than " + whose + " "
+                    + vocab + ": the model and tokenizer do not belong together");
+        }
+    }
+
+    private static EvalReport runEncoded(LanguageModel model, Map<EvalSet, int[]> texts, List<Loglikelihood.Pair> lambadaPairs,
+                                         List<HellaSwag.Encoded> hellaSwagTasks, Set<EvalSet> sets, EvalMode mode,
+                                         List<Integer> seqlens, boolean progress) {
         List<Integer> lengths = seqlens.isEmpty() ? mode.seqlens : seqlens;
         List<EvalReport.Ppl> ppls = new ArrayList<>();
         for (int seqlen : lengths) {
             for (EvalSet set : List.of(EvalSet.WIKITEXT2, EvalSet.C4)) {
-                int[] tokens = inputs.tokens().get(set);
+                int[] tokens = texts.get(set);
                 if (tokens == null) {
                     continue;
                 }
@@ -91,17 +118,17 @@ public final class Evaluator {
             }
         }
         Lambada.Result lambada = null;
-        if (inputs.sets().contains(EvalSet.LAMBADA)) {
-            int n = count(inputs.lambada().size(), mode.lambadaItems);
+        if (sets.contains(EvalSet.LAMBADA)) {
+            int n = count(lambadaPairs.size(), mode.lambadaItems);
             try (Progress p = progress("lambada", n, progress)) {
-                lambada = Lambada.evaluate(model, tokenizer, inputs.lambada(), n, ZERO_SHOT_MAX_LENGTH, p);
+                lambada = Lambada.evaluateEncoded(model, lambadaPairs, n, ZERO_SHOT_MAX_LENGTH, p);
             }
         }
         HellaSwag.Result hellaSwag = null;
-        if (inputs.sets().contains(EvalSet.HELLASWAG)) {
-            int n = count(inputs.hellaSwag().size(), mode.hellaSwagTasks);
+        if (sets.contains(EvalSet.HELLASWAG)) {
+            int n = count(hellaSwagTasks.size(), mode.hellaSwagTasks);
             try (Progress p = progress("hellaswag", n, progress)) {
-                hellaSwag = HellaSwag.evaluate(model, tokenizer, inputs.hellaSwag(), n, ZERO_SHOT_MAX_LENGTH, p);
+                hellaSwag = HellaSwag.evaluateEncoded(model, hellaSwagTasks, n, ZERO_SHOT_MAX_LENGTH, p);
             }
         }
         return new EvalReport(mode, ppls, lambada, hellaSwag);

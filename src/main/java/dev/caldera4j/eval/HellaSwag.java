@@ -62,12 +62,43 @@ public final class HellaSwag {
 
     /** Index of the largest log-prob per character of the ending (acc_norm); first on ties. */
     public static int chooseNorm(double[] logProbs, List<String> endings) {
+        int[] chars = new int[endings.size()];
+        for (int i = 0; i < chars.length; i++) chars[i] = endings.get(i).codePointCount(0, endings.get(i).length());
+        return chooseNorm(logProbs, chars);
+    }
+
+    /** Same, with each ending's length in code points given. */
+    public static int chooseNorm(double[] logProbs, int[] endingChars) {
         double[] perChar = new double[logProbs.length];
         for (int i = 0; i < logProbs.length; i++) {
-            String e = endings.get(i);
-            perChar[i] = logProbs[i] / e.codePointCount(0, e.length());
+            perChar[i] = logProbs[i] / endingChars[i];
         }
         return choose(perChar);
+    }
+
+    /**
+     * One task tokenized: the four (context, " " + ending) pairs as {@link Loglikelihood#encode}
+     * makes them, the gold label, and each ending's length in characters (acc_norm's divisor).
+     */
+    public record Encoded(Loglikelihood.Pair[] pairs, int gold, int[] endingChars) {
+        public Encoded {
+            if (pairs.length != 4 || endingChars.length != 4 || gold < 0 || gold >= 4) {
+                throw new IllegalArgumentException("an encoded HellaSwag task needs 4 pairs, 4 ending lengths and a gold label in [0, 4),"
+                        + " got " + pairs.length + ", " + endingChars.length + " and " + gold);
+            }
+        }
+    }
+
+    /** Tokenizes one task. */
+    public static Encoded encode(Tokenizer tokenizer, Task task) {
+        Loglikelihood.Pair[] pairs = new Loglikelihood.Pair[4];
+        int[] chars = new int[4];
+        for (int e = 0; e < 4; e++) {
+            String ending = task.endings().get(e);
+            pairs[e] = Loglikelihood.encode(tokenizer, task.context(), " " + ending);
+            chars[e] = ending.codePointCount(0, ending.length());
+        }
+        return new Encoded(pairs, task.gold(), chars);
     }
 
     /**
@@ -82,19 +113,26 @@ public final class HellaSwag {
         if (n == 0) {
             throw new IllegalArgumentException("no HellaSwag tasks to evaluate");
         }
-        long start = System.nanoTime();
         // tokenize first (one thread), then score the tasks on all cores
-        List<Loglikelihood.Pair[]> encoded = new java.util.ArrayList<>(n);
-        for (int i = 0; i < n; i++) {
-            Task task = tasks.get(i);
-            Loglikelihood.Pair[] pairs = new Loglikelihood.Pair[4];
-            for (int e = 0; e < 4; e++) {
-                pairs[e] = Loglikelihood.encode(tokenizer, task.context(), " " + task.endings().get(e));
-            }
-            encoded.add(pairs);
+        List<Encoded> encoded = new java.util.ArrayList<>(n);
+        for (int i = 0; i < n; i++) encoded.add(encode(tokenizer, tasks.get(i)));
+        return evaluateEncoded(model, encoded, n, maxLength, progress);
+    }
+
+    /**
+     * acc and acc_norm over the first maxTasks already-tokenized tasks (≤ 0: all) — what
+     * {@link #evaluate} runs after tokenizing; a machine without the tokenizer evaluates from a
+     * {@link TokenizedEval}.
+     */
+    public static Result evaluateEncoded(LanguageModel model, List<Encoded> tasks, int maxTasks, int maxLength,
+                                         IntConsumer progress) {
+        int n = maxTasks > 0 ? Math.min(maxTasks, tasks.size()) : tasks.size();
+        if (n == 0) {
+            throw new IllegalArgumentException("no HellaSwag tasks to evaluate");
         }
+        long start = System.nanoTime();
         List<double[]> all = dev.caldera4j.util.Parallel.map(n, i -> {
-            Loglikelihood.Pair[] pairs = encoded.get(i);
+            Loglikelihood.Pair[] pairs = tasks.get(i).pairs();
             double[] logProbs = new double[4]; // (4) summed log-prob of each ending
             // the four endings share the context's tokens (encode keeps them a prefix): run it once
             boolean shared = true;
@@ -112,11 +150,11 @@ public final class HellaSwag {
         int correct = 0;
         int correctNorm = 0;
         for (int i = 0; i < n; i++) {
-            Task task = tasks.get(i);
+            Encoded task = tasks.get(i);
             if (choose(all.get(i)) == task.gold()) {
                 correct++;
             }
-            if (chooseNorm(all.get(i), task.endings()) == task.gold()) {
+            if (chooseNorm(all.get(i), task.endingChars()) == task.gold()) {
                 correctNorm++;
             }
         }

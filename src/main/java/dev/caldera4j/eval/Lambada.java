@@ -58,10 +58,28 @@ public final class Lambada {
         if (n == 0) {
             throw new IllegalArgumentException("no LAMBADA items to evaluate");
         }
-        long start = System.nanoTime();
-        // tokenize first (one thread), then score the items on all cores; sums in item order
+        return evaluateEncoded(model, encode(tokenizer, items, n), n, maxLength, progress);
+    }
+
+    /** The first n items tokenized as {@link Loglikelihood#encode} does (one thread, item order). */
+    public static List<Loglikelihood.Pair> encode(Tokenizer tokenizer, List<Item> items, int n) {
         List<Loglikelihood.Pair> pairs = new java.util.ArrayList<>(n);
         for (int i = 0; i < n; i++) pairs.add(Loglikelihood.encode(tokenizer, items.get(i).context(), items.get(i).target()));
+        return pairs;
+    }
+
+    /**
+     * Accuracy over the first maxItems already-tokenized items (≤ 0: all) — what {@link #evaluate}
+     * runs after tokenizing; a machine without the tokenizer evaluates from a {@link TokenizedEval}.
+     */
+    public static Result evaluateEncoded(LanguageModel model, List<Loglikelihood.Pair> pairs, int maxItems,
+                                         int maxLength, IntConsumer progress) {
+        int n = maxItems > 0 ? Math.min(maxItems, pairs.size()) : pairs.size();
+        if (n == 0) {
+            throw new IllegalArgumentException("no LAMBADA items to evaluate");
+        }
+        long start = System.nanoTime();
+        // score the items on all cores; sums in item order
         List<Loglikelihood.Score> scores = dev.caldera4j.util.Parallel.map(n,
                 i -> Loglikelihood.score(model, pairs.get(i), maxLength), progress);
         int correct = 0;

@@ -90,7 +90,10 @@ public final class ResultsFile {
             "recovery", FieldType.NUMBER, "margin", FieldType.NUMBER, "positions", FieldType.INTEGER,
             // reference checks and remarks (caldera4j additions, see above)
             "metric", FieldType.STRING, "reference_value", FieldType.NUMBER, "rel_diff", FieldType.NUMBER,
-            "note", FieldType.STRING);
+            "note", FieldType.STRING,
+            // where the model ran during evaluation (caldera4j addition): "cpu" (fp32 reference forward) or
+            // "gpu-engine" (the fused fp16 engine, evaluating from tokenize-eval's ids)
+            "backend", FieldType.STRING);
 
     /** The row vocabulary: the one list of field names a results row may use. */
     public static final Set<String> KNOWN_FIELDS = FIELDS.keySet();
@@ -98,7 +101,8 @@ public final class ResultsFile {
     /** Fields whose values come from a closed list. */
     public static final Map<String, Set<String>> ALLOWED_VALUES = Map.of(
             "method", Set.of("dense", "rtn", "gptq", "caldera"),
-            "eval", Set.of("quick", "full"));
+            "eval", Set.of("quick", "full"),
+            "backend", Set.of("cpu", "gpu-engine"));
 
     /** Top-level keys, in the order they are written. */
     public static final List<String> ENVELOPE_KEYS = List.of("command", "git_commit", "machine", "versions", "rows");

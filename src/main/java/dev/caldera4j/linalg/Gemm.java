@@ -19,6 +19,11 @@ public final class Gemm {
      */
     static final boolean JAVA_ONLY = "java".equals(System.getProperty("caldera4j.blas"));
 
+    /** True under -Dcaldera4j.blas=java: no product touches OpenBLAS (its classes need not be on the classpath). */
+    public static boolean javaOnly() {
+        return JAVA_ONLY;
+    }
+
     /**
      * C[m, n] = A[m, k] · B[n, k]ᵀ (+ C if accumulate). This is y = x·Wᵀ for a weight W (dOut, dIn).
      */

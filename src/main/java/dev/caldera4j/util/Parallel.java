@@ -49,8 +49,10 @@ public final class Parallel {
         }
         Object[] results = new Object[n];
         AtomicInteger next = new AtomicInteger(), done = new AtomicInteger();
-        int blasBefore = openblas.blas_get_num_threads();
-        openblas.blas_set_num_threads(1);
+        // each worker runs its own products: OpenBLAS single-threaded meanwhile (not touched in plain-Java mode,
+        // where the OpenBLAS classes may be absent, e.g. on the GPU host's slim classpath)
+        int blasBefore = dev.caldera4j.linalg.Gemm.javaOnly() ? -1 : openblas.blas_get_num_threads();
+        if (blasBefore >= 0) openblas.blas_set_num_threads(1);
         ExecutorService pool = Executors.newFixedThreadPool(workers, r -> {
             Thread t = new Thread(r, "caldera4j-worker");
             t.setDaemon(true);
@@ -81,7 +83,7 @@ public final class Parallel {
             throw new IllegalStateException("interrupted", e);
         } finally {
             pool.shutdownNow();
-            openblas.blas_set_num_threads(blasBefore);
+            if (blasBefore >= 0) openblas.blas_set_num_threads(blasBefore);
         }
         @SuppressWarnings("unchecked")
         List<T> out = (List<T>) java.util.Arrays.asList(results);
