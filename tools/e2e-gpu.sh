@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-target/e2e}
 mkdir -p "$OUT"
 [ -x /tmp/jre/bin/java ] || tar xJf .device-gpu/jre.tar.xz -C /tmp
+tools/gpu-restore.sh
 export PATH=/tmp/jre/bin:$PATH
 commit=$(cat .device-gpu/GIT_COMMIT 2>/dev/null || echo unknown)
 golden() { case "$1" in *standin*) echo src/test/resources/golden/standin-small.safetensors;; *) echo src/test/resources/golden/tiny.safetensors;; esac; }

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Evaluation of compressed checkpoints on the GPU engine, on the GPU host, after
+#   EVAL_TOKENS=target/eval-standin.tok tools/stage-gpu.sh <checkpoint-dir …>
+# staged them here (the ids come from `caldera4j tokenize-eval --model <dense model> --out …`: the
+# host has neither the tokenizer's natives nor the evaluation texts). Device tool: carry
+# [".device-gpu"], command: tools/eval-gpu.sh. Each checkpoint runs in its own JVM
+#   caldera4j eval --gpu --tokens .device-gpu/eval.tok --mode $MODES --model <ckpt> --name $NAME
+# (MODES default quick,full: the quick rows on the GPU check the evaluation path against the CPU's
+# quick rows of the same checkpoints), and the rows are merged into $OUT/eval-h200.json; log
+# $OUT/eval-h200.log.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-target/eval-gpu}
+mkdir -p "$OUT"
+[ -x /tmp/jre/bin/java ] || tar xJf .device-gpu/jre.tar.xz -C /tmp
+tools/gpu-restore.sh || exit 1
+export PATH=/tmp/jre/bin:$PATH
+commit=$(cat .device-gpu/GIT_COMMIT 2>/dev/null || echo unknown)
+[ -f .device-gpu/eval.tok ] || { echo "error: .device-gpu/eval.tok missing: stage with EVAL_TOKENS=<file>" >&2; exit 1; }
+{
+  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+  for c in .device-gpu/ckpt/*/; do
+    name=$(basename "$c")
+    t0=$(date +%s)
+    java -Xmx24g --enable-native-access=ALL-UNNAMED -Dcaldera4j.blas=java -Dcaldera4j.git_commit="$commit" \
+      -cp '.device-gpu/lib/*' dev.caldera4j.cli.Main eval --gpu --tokens .device-gpu/eval.tok \
+      --mode "${MODES:-quick,full}" --model "${c%/}" --name "${NAME:-standin-small}" --out "$OUT/eval-$name.json"
+    echo "checkpoint $name: exit $? in $(( $(date +%s) - t0 )) s"
+  done
+} 2>&1 | grep --line-buffered -v -E '^(wikitext2|c4) ppl@[0-9]+: [0-9]+/[0-9]+ \(([1-9]|[1-8][0-9])%\)|^(lambada|hellaswag): [0-9]+/[0-9]+ \(([1-9]|[1-8][0-9])%\)' \
+  | tee "$OUT/eval-h200.log"
+python3 - "$OUT" <<'PY'
+import json, sys, os, glob
+out = sys.argv[1]
+env, rows, names = None, [], []
+for p in sorted(glob.glob(os.path.join(out, "eval-*.json"))):
+    if p.endswith("eval-h200.json"): continue
+    e = json.load(open(p))
+    rows += e["rows"]
+    names.append(os.path.basename(p)[5:-5])
+    env = env or e
+if env:
+    env["command"] = ("EVAL_TOKENS=<caldera4j tokenize-eval --model standin-small> tools/stage-gpu.sh <checkpoints> here, then on the GPU host: "
+                      "tools/eval-gpu.sh, which runs per checkpoint: " + env["command"].replace(names[0], "<ckpt>"))
+    env["rows"] = rows
+    json.dump(env, open(os.path.join(out, "eval-h200.json"), "w"), indent=2, ensure_ascii=False)
+    print(f"wrote {len(rows)} rows from {len(names)} checkpoints to {out}/eval-h200.json")
+PY
