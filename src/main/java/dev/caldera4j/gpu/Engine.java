@@ -149,6 +149,11 @@ public final class Engine implements AutoCloseable {
     record HostHead(short[] w16, QuantizedMatrix q4) {}
 
     private final Gpu gpu;
+
+    /** The GPU this engine runs on. */
+    public Gpu gpu() {
+        return gpu;
+    }
     private final QlrKernels k;
     public final Qwen2Config c;
     public final Options o;

@@ -5,7 +5,8 @@ import dev.caldera4j.model.LanguageModel;
 /**
  * A {@link LanguageModel} on the GPU engine, for evaluation: each call starts from an empty KV
  * cache and scores every position (prefill in chunks of the engine's maxTokens). One engine has
- * one stream and one cache, so calls are serialised (the evaluator's worker threads queue here).
+ * one stream and one cache, so calls are serialised (the evaluator's worker threads queue here),
+ * and each call makes the GPU's context current on its thread first.
  */
 public final class EngineModel implements LanguageModel {
     private final Engine e;
@@ -23,6 +24,7 @@ public final class EngineModel implements LanguageModel {
 
     @Override
     public synchronized float[] logits(int[] tokens) {
+        e.gpu().makeCurrent();
         e.reset();
         return e.forward(tokens, true);
     }

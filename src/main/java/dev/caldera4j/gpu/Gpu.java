@@ -137,6 +137,15 @@ public final class Gpu implements AutoCloseable {
     }
 
     /** Opens device 0: primary context, a stream, and the kernel module for its compute capability. */
+    /**
+     * Makes this GPU's context current on the calling thread. Driver-API contexts are current per
+     * thread: a call from a thread that never did this (a worker of the evaluator's pool) runs
+     * without a context — JCuda crashed the JVM (SIGSEGV in libcuda) rather than return an error.
+     */
+    public void makeCurrent() {
+        check(cuCtxSetCurrent(context), "cuCtxSetCurrent");
+    }
+
     public static Gpu open() {
         Availability a = available();
         if (!a.available()) throw new GpuException("no GPU: " + a.reason());
