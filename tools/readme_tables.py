@@ -223,11 +223,67 @@ def phase1():
     return "\n".join(out)
 
 
+def _label(r):
+    if r["method"] == "dense":
+        return "dense"
+    if r["method"] == "caldera":
+        ovr = " + KL overrides" if r.get("overrides") else ""
+        return f"CALDERA 2-bit g{r['group']} r{r.get('rank', 0)} {r.get('bl', 16)}-bit L/R{ovr}"
+    return f"{r['method'].upper()} {r['bq']}-bit " + ("per channel" if r.get("group") == -1 else f"g{r['group']}") + (" act-order" if r.get("act_order") and r["method"] == "gptq" else "")
+
+
+def _same(a, b):
+    keys = ("method", "bq", "group", "act_order", "rank", "bl", "br", "calib_seqs", "calib_seqlen", "overrides")
+    return all(a.get(k) == b.get(k) for k in keys)
+
+
+def fulleval():
+    d = load("eval-h200.json")
+    if d is None:
+        return "_not yet run (`tools/eval-gpu.sh` on the GPU host)_"
+    rows = d["rows"]
+    out = ["| model | bits/param | eval | seqlen | WikiText-2 | C4 | LAMBADA | HellaSwag acc / acc_norm |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if r.get("eval") != "full":
+            continue
+        lam = f"{r['lambada_acc']:.4f}" if "lambada_acc" in r else ""
+        hs = f"{r['hellaswag_acc']:.4f} / {r['hellaswag_acc_norm']:.4f}" if "hellaswag_acc" in r else ""
+        out.append(f"| {_label(r)} | {r['bits_per_param']:.3f} | full | {r['seqlen']} | {r['ppl_wikitext2']:.2f} | {r['ppl_c4']:.2f} | {lam} | {hs} |")
+    base = load("baseline.json")
+    if base:
+        for r in base["rows"]:
+            if r.get("eval") == "full" and r.get("model") == "standin-small":
+                lam = f"{r['lambada_acc']:.4f}" if "lambada_acc" in r else ""
+                hs = f"{r['hellaswag_acc']:.4f} / {r['hellaswag_acc_norm']:.4f}" if "hellaswag_acc" in r else ""
+                out.append(f"| dense (CPU, results/baseline.json) | 16.004 | full | {r['seqlen']} | {r['ppl_wikitext2']:.2f} | {r['ppl_c4']:.2f} | {lam} | {hs} |")
+    out.append(f"\n_GPU engine (fused kernels; fp16 fallback where the kernels do not apply), ids from `tokenize-eval`; git {d['git_commit'][:10]}, {d['machine']}_")
+    # the same checkpoints' quick rows on the CPU: the check of the GPU evaluation path
+    cpu = []
+    for name in ("phase1.json", "stage1.json", "stage2-seq.json"):
+        f = load(name)
+        if f:
+            cpu += [r for r in f["rows"] if r.get("eval") == "quick"]
+    check = ["", "| model | path on the GPU | WikiText-2 GPU / CPU | C4 GPU / CPU | LAMBADA GPU / CPU | HellaSwag GPU / CPU |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        if r.get("eval") != "quick":
+            continue
+        c = next((x for x in cpu if _same(x, r) and x.get("backend", "cpu") == "cpu"), None)
+        if c is None:
+            continue
+        path = "fp16 (rank not a multiple of 8)" if r["method"] == "caldera" and r.get("rank", 0) % 8 else ("fused Q" + (" + L·R" if r.get("rank") else "") if r["bq"] == 2 else "fp16")
+        rel = lambda k: f"{r[k]:.2f} / {c[k]:.2f} ({(r[k] / c[k] - 1) * 100:+.3f} %)"
+        check.append(f"| {_label(r)} | {path} | {rel('ppl_wikitext2')} | {rel('ppl_c4')} | {r['lambada_acc']:.3f} / {c['lambada_acc']:.3f} | "
+                     f"{r['hellaswag_acc']:.3f} / {c['hellaswag_acc']:.3f} |")
+    if len(check) > 3:
+        out += check + ["", "_quick evaluation of the same checkpoint on the GPU engine and on the CPU reference (fp32): the check of the GPU evaluation path_"]
+    return "\n".join(out)
+
+
 def main():
     path = os.path.join(root, "README.md")
     text = open(path).read()
     for name, fn in [("mainjob", mainjob), ("parity", parity), ("baseline", baseline), ("kernels", kernels), ("e2e", e2e),
-                     ("stage1", stage1), ("calderavsgptq", calderavsgptq), ("stage2", stage2), ("phase1", phase1)]:
+                     ("stage1", stage1), ("calderavsgptq", calderavsgptq), ("stage2", stage2), ("phase1", phase1), ("fulleval", fulleval)]:
         pat = re.compile(r"(<!-- BEGIN %s -->\n)(?:.*?\n)?(<!-- END %s -->)" % (name, name), re.S)
         if not pat.search(text):
             sys.exit(f"README.md has no <!-- BEGIN {name} --> … <!-- END {name} --> block")

@@ -53,7 +53,9 @@ for c in "$@"; do
     echo "$sha $name/${f#./}" >> "$d/ckpt.manifest"
   done
 done
+rm -f "$d/eval.plan"
 if [ -n "${EVAL_TOKENS:-}" ]; then cp "$EVAL_TOKENS" "$d/eval.tok"; fi
+if [ -n "${EVAL_PLAN:-}" ]; then cp "$EVAL_PLAN" "$d/eval.plan"; fi
 git rev-parse --short HEAD > "$d/GIT_COMMIT"
 git diff --quiet HEAD -- src pom.xml || sed -i 's/$/-dirty/' "$d/GIT_COMMIT"
 du -sh "$d"

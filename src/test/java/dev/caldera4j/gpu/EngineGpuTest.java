@@ -35,4 +35,29 @@ class EngineGpuTest {
             assertArrayEquals(cpuGen, e.generate(prompt, 32, true));
         }
     }
+
+    /**
+     * The evaluator calls EngineModel from its worker threads, which never made the context current:
+     * the first eval --gpu on the host crashed the JVM there. Same logits from another thread.
+     */
+    @Test
+    void engineModelScoresFromAnotherThread() throws Exception {
+        Gpu.Availability a = Gpu.available();
+        Assumptions.assumeTrue(a.available(), "GPU EngineModel threading check skipped: " + a.reason());
+        Qwen2Model m = Models.load(Path.of("data/models/tiny"));
+        int[] seq = {1, 289, 165, 40, 7, 1000, 33, 2, 17, 99};
+        try (Gpu gpu = Gpu.open(); Engine e = Engine.load(gpu, m.weights(), Engine.Options.defaults(128).withLogitRows(128), null)) {
+            EngineModel em = new EngineModel(e);
+            float[] here = em.logits(seq);
+            java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newSingleThreadExecutor();
+            try {
+                float[] there = pool.submit(() -> em.logits(seq)).get();
+                assertArrayEquals(here, there, "the same engine from a worker thread");
+            } finally {
+                pool.shutdown();
+            }
+            double[] r = EngineBench.compare(m.logits(seq), here, 0, seq.length, m.vocabSize());
+            assertTrue(r[0] <= EngineBench.LOGIT_REL_TOL, "max|Δ|/max|logit| = " + r[0]);
+        }
+    }
 }
