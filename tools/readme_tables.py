@@ -242,21 +242,24 @@ def fulleval():
     if d is None:
         return "_not yet run (`tools/eval-gpu.sh` on the GPU host)_"
     rows = d["rows"]
-    out = ["| model | bits/param | eval | seqlen | WikiText-2 | C4 | LAMBADA | HellaSwag acc / acc_norm |", "|---|---|---|---|---|---|---|---|"]
-    for r in rows:
+    out = ["| model | bits/param | eval | seqlen | WikiText-2 | C4 | LAMBADA | HellaSwag acc / acc_norm | where |", "|---|---|---|---|---|---|---|---|---|"]
+    cpu_full = load("phase1-full.json")
+    for r in rows + (cpu_full["rows"] if cpu_full else []):
         if r.get("eval") != "full":
             continue
         lam = f"{r['lambada_acc']:.4f}" if "lambada_acc" in r else ""
         hs = f"{r['hellaswag_acc']:.4f} / {r['hellaswag_acc_norm']:.4f}" if "hellaswag_acc" in r else ""
-        out.append(f"| {_label(r)} | {r['bits_per_param']:.3f} | full | {r['seqlen']} | {r['ppl_wikitext2']:.2f} | {r['ppl_c4']:.2f} | {lam} | {hs} |")
+        where = "GPU engine" if r.get("backend") == "gpu-engine" else "CPU (results/phase1-full.json)"
+        out.append(f"| {_label(r)} | {r['bits_per_param']:.3f} | full | {r['seqlen']} | {r['ppl_wikitext2']:.2f} | {r['ppl_c4']:.2f} | {lam} | {hs} | {where} |")
     base = load("baseline.json")
     if base:
         for r in base["rows"]:
             if r.get("eval") == "full" and r.get("model") == "standin-small":
                 lam = f"{r['lambada_acc']:.4f}" if "lambada_acc" in r else ""
                 hs = f"{r['hellaswag_acc']:.4f} / {r['hellaswag_acc_norm']:.4f}" if "hellaswag_acc" in r else ""
-                out.append(f"| dense (CPU, results/baseline.json) | 16.004 | full | {r['seqlen']} | {r['ppl_wikitext2']:.2f} | {r['ppl_c4']:.2f} | {lam} | {hs} |")
-    out.append(f"\n_GPU engine (fused kernels; fp16 fallback where the kernels do not apply), ids from `tokenize-eval`; git {d['git_commit'][:10]}, {d['machine']}_")
+                out.append(f"| dense | 16.004 | full | {r['seqlen']} | {r['ppl_wikitext2']:.2f} | {r['ppl_c4']:.2f} | {lam} | {hs} | CPU (results/baseline.json) |")
+    out.append(f"\n_GPU engine: fused kernels (fp16 fallback where they do not apply), ids from `tokenize-eval`, git {d['git_commit'][:10]} (later runs' commits in the rows' notes), {d['machine']}; "
+               "full HellaSwag (10,042 tasks) only where shown: chance level on this model_")
     # the same checkpoints' quick rows on the CPU: the check of the GPU evaluation path
     cpu = []
     for name in ("phase1.json", "stage1.json", "stage2-seq.json"):
