@@ -99,11 +99,11 @@ class ResultsFileTest {
                 "rel_diff", "overrides", "layer_index", "matrix", "sensitivity", "recovery", "margin", "positions",
                 "layer", "proxy_error", "outer_iters", "best_iteration", "iter_errors", "matched", "caldera_wins", "rank_72b",
                 "overhead_bits", "overhead_bits_72b", "bits_per_param_72b", "bytes_72b", "fits_72b_22gib", "bytes_72b_head4",
-                "fits_72b_22gib_head4", "pareto")) {
+                "fits_72b_22gib_head4", "pareto", "backend")) {
             assertTrue(ResultsFile.KNOWN_FIELDS.contains(f), f);
         }
-        assertEquals(63, ResultsFile.KNOWN_FIELDS.size(), "DESIGN's 36 fields + note, metric, reference_value, rel_diff"
+        assertEquals(64, ResultsFile.KNOWN_FIELDS.size(), "DESIGN's 36 fields + note, metric, reference_value, rel_diff"
                 + " + stage 2's overrides map and profile fields (layer_index, matrix, sensitivity, recovery, margin, positions)"
-                + " + the 16 per-matrix and Stage-1 fields");
+                + " + the 16 per-matrix and Stage-1 fields + backend (where an evaluation ran)");
     }
 }
