@@ -63,23 +63,11 @@ final class EvalCommand implements Callable<Integer> {
         Set<EvalSet> which = EnumSet.noneOf(EvalSet.class);
         if (sets == null || sets.isEmpty()) which = EnumSet.allOf(EvalSet.class);
         else for (String s : sets) which.add(EvalSet.parse(s.trim()));
-        final Set<EvalSet> chosen = which;
         TokenizedEval tokenized = null;
         // EvalData (and its bzip2 reader) stays unloaded with --tokens: the GPU host's slim classpath lacks commons-compress
         Path data = evalDir != null || tokens != null ? evalDir : dev.caldera4j.eval.EvalData.defaultDir();
         if (tokens != null) {
-            tokenized = TokenizedEval.read(tokens);
-            if (!tokenized.sets().containsAll(which)) {
-                Set<EvalSet> missing = EnumSet.copyOf(which);
-                missing.removeAll(tokenized.sets());
-                throw new IllegalArgumentException(tokens + " holds " + tokenized.sets() + " but not " + missing
-                        + ": pass --sets within what it holds, or remake it with tokenize-eval");
-            }
-            tokenized = new TokenizedEval(tokenized.tokenizerId(), tokenized.vocabSize(), tokenized.description(),
-                    tokenized.tokens().entrySet().stream().filter(e -> chosen.contains(e.getKey()))
-                            .collect(java.util.stream.Collectors.toMap(Map.Entry::getKey, Map.Entry::getValue)),
-                    which.contains(EvalSet.LAMBADA) ? tokenized.lambada() : List.of(),
-                    which.contains(EvalSet.HELLASWAG) ? tokenized.hellaSwag() : List.of(), which);
+            tokenized = TokenizedEval.read(tokens).restrictTo(which);
         } else if (!Files.isDirectory(data)) {
             throw new IllegalArgumentException("evaluation data not found at " + data.toAbsolutePath()
                     + ": run from the project root with ../shared beside it, pass --eval-dir, or evaluate from --tokens");
@@ -133,13 +121,7 @@ final class EvalCommand implements Callable<Integer> {
                             : Evaluator.run(lm, tok, in, u.getKey(), u.getValue(), true));
                 }
             }
-            if (tok instanceof AutoCloseable c) {
-                try {
-                    c.close();
-                } catch (Exception ignored) {
-                    // native tokenizer memory: nothing to recover
-                }
-            }
+            Tokenizers.close(tok);
             String modelName = names != null && i < names.size() ? names.get(i)
                     : model.toAbsolutePath().normalize().getFileName().toString();
             System.out.println("== " + modelName);

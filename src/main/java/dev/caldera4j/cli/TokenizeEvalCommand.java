@@ -59,13 +59,7 @@ final class TokenizeEvalCommand implements Callable<Integer> {
         } catch (java.io.IOException e) {
             throw new java.io.UncheckedIOException(e);
         } finally {
-            if (tok instanceof AutoCloseable c) {
-                try {
-                    c.close();
-                } catch (Exception ignored) {
-                    // native tokenizer memory: nothing to recover
-                }
-            }
+            Tokenizers.close(tok);
         }
         return 0;
     }

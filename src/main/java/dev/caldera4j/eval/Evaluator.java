@@ -76,11 +76,8 @@ public final class Evaluator {
         // tokenize only the items this mode scores (one thread); scoring then runs on all cores
         List<Loglikelihood.Pair> lambada = inputs.sets().contains(EvalSet.LAMBADA)
                 ? Lambada.encode(tokenizer, inputs.lambada(), count(inputs.lambada().size(), mode.lambadaItems)) : List.of();
-        List<HellaSwag.Encoded> hellaSwag = new ArrayList<>();
-        if (inputs.sets().contains(EvalSet.HELLASWAG)) {
-            int n = count(inputs.hellaSwag().size(), mode.hellaSwagTasks);
-            for (int i = 0; i < n; i++) hellaSwag.add(HellaSwag.encode(tokenizer, inputs.hellaSwag().get(i)));
-        }
+        List<HellaSwag.Encoded> hellaSwag = inputs.sets().contains(EvalSet.HELLASWAG)
+                ? HellaSwag.encode(tokenizer, inputs.hellaSwag(), count(inputs.hellaSwag().size(), mode.hellaSwagTasks)) : List.of();
         return runEncoded(model, inputs.tokens(), lambada, hellaSwag, inputs.sets(), mode, seqlens, progress);
     }
 

@@ -101,6 +101,13 @@ public final class HellaSwag {
         return new Encoded(pairs, task.gold(), chars);
     }
 
+    /** The first n tasks tokenized (one thread, task order). */
+    public static List<Encoded> encode(Tokenizer tokenizer, List<Task> tasks, int n) {
+        List<Encoded> encoded = new java.util.ArrayList<>(n);
+        for (int i = 0; i < n; i++) encoded.add(encode(tokenizer, tasks.get(i)));
+        return encoded;
+    }
+
     /**
      * acc and acc_norm over the first maxTasks tasks (≤ 0: all).
      *
@@ -114,9 +121,7 @@ public final class HellaSwag {
             throw new IllegalArgumentException("no HellaSwag tasks to evaluate");
         }
         // tokenize first (one thread), then score the tasks on all cores
-        List<Encoded> encoded = new java.util.ArrayList<>(n);
-        for (int i = 0; i < n; i++) encoded.add(encode(tokenizer, tasks.get(i)));
-        return evaluateEncoded(model, encoded, n, maxLength, progress);
+        return evaluateEncoded(model, encode(tokenizer, tasks, n), n, maxLength, progress);
     }
 
     /**

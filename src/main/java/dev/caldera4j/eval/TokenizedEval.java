@@ -56,16 +56,39 @@ public record TokenizedEval(String tokenizerId, int vocabSize, String descriptio
         tokens = Map.copyOf(tokens);
         lambada = List.copyOf(lambada);
         hellaSwag = List.copyOf(hellaSwag);
-        sets = sets.isEmpty() ? Set.of() : Set.copyOf(EnumSet.copyOf(sets));
+        sets = Set.copyOf(sets);
     }
 
     /** Tokenizes everything in {@code in} (all items, whatever a mode later uses). */
     public static TokenizedEval of(Tokenizer tokenizer, String tokenizerId, Evaluator.Inputs in, String description) {
         List<Loglikelihood.Pair> lambada = in.sets().contains(EvalSet.LAMBADA)
                 ? Lambada.encode(tokenizer, in.lambada(), in.lambada().size()) : List.of();
-        List<HellaSwag.Encoded> hs = new ArrayList<>();
-        if (in.sets().contains(EvalSet.HELLASWAG)) for (HellaSwag.Task t : in.hellaSwag()) hs.add(HellaSwag.encode(tokenizer, t));
+        List<HellaSwag.Encoded> hs = in.sets().contains(EvalSet.HELLASWAG)
+                ? HellaSwag.encode(tokenizer, in.hellaSwag(), in.hellaSwag().size()) : List.of();
         return new TokenizedEval(tokenizerId, tokenizer.vocabSize(), description, in.tokens(), lambada, hs, in.sets());
+    }
+
+    /**
+     * Only the chosen sets (what {@code eval --sets} asks for); refuses a set the file does not hold.
+     */
+    public TokenizedEval restrictTo(Set<EvalSet> chosen) {
+        if (!sets.containsAll(chosen)) {
+            Set<EvalSet> missing = EnumSet.copyOf(chosen);
+            missing.removeAll(sets);
+            throw new IllegalArgumentException("the evaluation tokens hold " + sorted(sets) + " but not " + sorted(missing)
+                    + ": pass --sets within what they hold, or remake them with tokenize-eval");
+        }
+        Map<EvalSet, int[]> kept = new EnumMap<>(EvalSet.class);
+        tokens.forEach((s, ids) -> {
+            if (chosen.contains(s)) kept.put(s, ids);
+        });
+        return new TokenizedEval(tokenizerId, vocabSize, description, kept,
+                chosen.contains(EvalSet.LAMBADA) ? lambada : List.of(),
+                chosen.contains(EvalSet.HELLASWAG) ? hellaSwag : List.of(), chosen);
+    }
+
+    private static List<EvalSet> sorted(java.util.Collection<EvalSet> sets) {
+        return sets.stream().sorted().toList();
     }
 
     /**
@@ -126,9 +149,9 @@ public record TokenizedEval(String tokenizerId, int vocabSize, String descriptio
                 out.writeInt(vocabSize);
                 out.writeUTF(description);
                 out.writeInt(sets.size());
-                for (EvalSet s : EnumSet.copyOf(sets.isEmpty() ? EnumSet.noneOf(EvalSet.class) : sets)) out.writeUTF(s.name());
+                for (EvalSet s : sorted(sets)) out.writeUTF(s.name());
                 out.writeInt(tokens.size());
-                for (EvalSet s : EnumSet.copyOf(tokens.isEmpty() ? EnumSet.noneOf(EvalSet.class) : tokens.keySet())) {
+                for (EvalSet s : sorted(tokens.keySet())) {
                     out.writeUTF(s.name());
                     writeInts(out, tokens.get(s));
                 }

@@ -276,7 +276,7 @@ public final class Stage2 {
             }
             rows.addAll(plan72b(o, s, log));
         } finally {
-            Sweep.closeTokenizer(tok);
+            dev.caldera4j.tokenizer.Tokenizers.close(tok);
         }
         ResultsFile.write(o.results(), ResultsFile.envelope(o.command(), rows, null));
         return rows;

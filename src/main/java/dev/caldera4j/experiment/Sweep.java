@@ -199,18 +199,7 @@ final class Sweep implements AutoCloseable {
 
     @Override
     public void close() {
-        closeTokenizer(tok);
-    }
-
-    /** Closes a tokenizer that holds native memory; a failure is only worth a warning at the end of a run. */
-    static void closeTokenizer(Tokenizer tok) {
-        if (tok instanceof AutoCloseable a) {
-            try {
-                a.close();
-            } catch (Exception ex) {
-                System.getLogger(Sweep.class.getName()).log(System.Logger.Level.WARNING, "could not close the tokenizer: " + ex);
-            }
-        }
+        Tokenizers.close(tok);
     }
 
     /**

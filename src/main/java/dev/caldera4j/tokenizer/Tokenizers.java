@@ -12,6 +12,17 @@ public final class Tokenizers {
 
     private Tokenizers() {}
 
+    /** Closes a tokenizer that holds native memory (HfTokenizer); a failure is only worth a warning at the end of a run. */
+    public static void close(Tokenizer tok) {
+        if (tok instanceof AutoCloseable a) {
+            try {
+                a.close();
+            } catch (Exception ex) {
+                System.getLogger(Tokenizers.class.getName()).log(System.Logger.Level.WARNING, "could not close the tokenizer: " + ex);
+            }
+        }
+    }
+
     /**
      * tokenizer.json → {@link HfTokenizer} (bos/eos from the config files beside it); else
      * tokenizer.bin, else tok512.bin, else a single tok&lt;N&gt;.bin → {@link Llama2cTokenizer}. The

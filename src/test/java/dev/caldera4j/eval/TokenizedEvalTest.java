@@ -132,6 +132,18 @@ class TokenizedEvalTest {
     }
 
     @Test
+    void restrictingKeepsTheChosenSetsAndRefusesAbsentOnes() {
+        TokenizedEval all = TokenizedEval.of(TOK, "id", inputs(), "test");
+        TokenizedEval two = all.restrictTo(EnumSet.of(EvalSet.C4, EvalSet.LAMBADA));
+        assertEquals(Set.of(EvalSet.C4), two.tokens().keySet());
+        assertEquals(4, two.lambada().size());
+        assertTrue(two.hellaSwag().isEmpty());
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> two.restrictTo(EnumSet.of(EvalSet.C4, EvalSet.HELLASWAG)));
+        assertTrue(e.getMessage().contains("but not [HELLASWAG]"), e.getMessage());
+    }
+
+    @Test
     void aModelWithAnotherTokenizerIsRefused(@TempDir Path dir) throws Exception {
         Path a = Files.createDirectories(dir.resolve("a"));
         Path b = Files.createDirectories(dir.resolve("b"));
