@@ -35,20 +35,6 @@ commit=$(cat .device-gpu/GIT_COMMIT 2>/dev/null || echo unknown)
   done <<< "$plan"
 } 2>&1 | grep --line-buffered -v -E '^(wikitext2|c4) ppl@[0-9]+: [0-9]+/[0-9]+ \(([1-9]|[1-8][0-9])%\)|^(lambada|hellaswag): [0-9]+/[0-9]+ \(([1-9]|[1-8][0-9])%\)' \
   | tee "$OUT/eval-h200.log"
-python3 - "$OUT" <<'PY'
-import json, sys, os, glob
-out = sys.argv[1]
-env, rows, names = None, [], []
-for p in sorted(glob.glob(os.path.join(out, "eval-*.json"))):
-    if p.endswith("eval-h200.json"): continue
-    e = json.load(open(p))
-    rows += e["rows"]
-    names.append(os.path.basename(p)[5:-5].split("-", 1)[1])
-    env = env or e
-if env:
-    env["command"] = ("EVAL_TOKENS=<caldera4j tokenize-eval --model standin-small> tools/stage-gpu.sh <checkpoints> here, then on the GPU host: "
-                      "tools/eval-gpu.sh, which runs per checkpoint: " + env["command"].replace(names[0], "<ckpt>").split(" --mode")[0] + " --mode <modes> --sets <sets> …")
-    env["rows"] = rows
-    json.dump(env, open(os.path.join(out, "eval-h200.json"), "w"), indent=2, ensure_ascii=False)
-    print(f"wrote {len(rows)} rows from {len(names)} checkpoints to {out}/eval-h200.json")
-PY
+files=$(ls -v "$OUT"/eval-[0-9]*-*.json 2>/dev/null)
+[ -n "$files" ] && python3 tools/merge_results.py --out "$OUT/eval-h200.json" \
+  --command "EVAL_TOKENS=<caldera4j tokenize-eval --model standin-small> tools/stage-gpu.sh <checkpoints> here, then on the GPU host: tools/eval-gpu.sh, one eval per plan line" $files

@@ -37,6 +37,13 @@ def mainjob():
     return "\n".join(out)
 
 
+def _zero_shot(r):
+    """LAMBADA acc and HellaSwag acc / acc_norm cells of a row ("" where the row has none)."""
+    lam = f"{r['lambada_acc']:.4f}" if "lambada_acc" in r else ""
+    hs = f"{r['hellaswag_acc']:.4f} / {r['hellaswag_acc_norm']:.4f}" if "hellaswag_acc" in r else ""
+    return lam, hs
+
+
 def baseline():
     d = load("baseline.json")
     if d is None:
@@ -44,8 +51,7 @@ def baseline():
     out = ["| model | seqlen | WikiText-2 ppl | C4 ppl | LAMBADA acc | HellaSwag acc / acc_norm | eval tokens/s |",
            "|---|---|---|---|---|---|---|"]
     for r in d["rows"]:
-        hs = f"{r['hellaswag_acc']:.4f} / {r['hellaswag_acc_norm']:.4f}" if "hellaswag_acc" in r else ""
-        lam = f"{r['lambada_acc']:.4f}" if "lambada_acc" in r else ""
+        lam, hs = _zero_shot(r)
         tps = f"{r['tokens_per_s']:.0f}" if "tokens_per_s" in r else ""
         out.append(f"| {r['model']} | {r.get('seqlen', '')} | {r.get('ppl_wikitext2', float('nan')):.2f} | {r.get('ppl_c4', float('nan')):.2f} | {lam} | {hs} | {tps} |")
     out.append(f"\n_git {d['git_commit'][:10]}, {d['machine']}; tokens/s: perplexity windows through the Java CPU forward pass on all cores_")
@@ -243,21 +249,19 @@ def fulleval():
         return "_not yet run (`tools/eval-gpu.sh` on the GPU host)_"
     rows = d["rows"]
     out = ["| model | bits/param | eval | seqlen | WikiText-2 | C4 | LAMBADA | HellaSwag acc / acc_norm | where |", "|---|---|---|---|---|---|---|---|---|"]
-    cpu_full = load("phase1-full.json")
-    for r in rows + (cpu_full["rows"] if cpu_full else []):
-        if r.get("eval") != "full":
-            continue
-        lam = f"{r['lambada_acc']:.4f}" if "lambada_acc" in r else ""
-        hs = f"{r['hellaswag_acc']:.4f} / {r['hellaswag_acc_norm']:.4f}" if "hellaswag_acc" in r else ""
-        where = "GPU engine" if r.get("backend") == "gpu-engine" else "CPU (results/phase1-full.json)"
-        out.append(f"| {_label(r)} | {r['bits_per_param']:.3f} | full | {r['seqlen']} | {r['ppl_wikitext2']:.2f} | {r['ppl_c4']:.2f} | {lam} | {hs} | {where} |")
-    base = load("baseline.json")
-    if base:
-        for r in base["rows"]:
-            if r.get("eval") == "full" and r.get("model") == "standin-small":
-                lam = f"{r['lambada_acc']:.4f}" if "lambada_acc" in r else ""
-                hs = f"{r['hellaswag_acc']:.4f} / {r['hellaswag_acc_norm']:.4f}" if "hellaswag_acc" in r else ""
-                out.append(f"| dense | 16.004 | full | {r['seqlen']} | {r['ppl_wikitext2']:.2f} | {r['ppl_c4']:.2f} | {lam} | {hs} | CPU (results/baseline.json) |")
+    # rows, and where each ran: the engine's, the CPU's full PTQ row, the dense model's full row (CPU)
+    sources = [(rows, "GPU engine")]
+    for name, keep in (("phase1-full.json", lambda r: True), ("baseline.json", lambda r: r.get("model") == "standin-small")):
+        f = load(name)
+        if f:
+            sources.append(([r for r in f["rows"] if keep(r)], f"CPU (results/{name})"))
+    for src, where in sources:
+        for r in src:
+            if r.get("eval") != "full":
+                continue
+            lam, hs = _zero_shot(r)
+            bits = f"{r['bits_per_param']:.3f}" if r.get("bits_per_param") else "16.004"
+            out.append(f"| {_label(r)} | {bits} | full | {r['seqlen']} | {r['ppl_wikitext2']:.2f} | {r['ppl_c4']:.2f} | {lam} | {hs} | {where} |")
     out.append(f"\n_GPU engine: fused kernels (fp16 fallback where they do not apply), ids from `tokenize-eval`, git {d['git_commit'][:10]} (later runs' commits in the rows' notes), {d['machine']}; "
                "full HellaSwag (10,042 tasks) only where shown: chance level on this model_")
     # the same checkpoints' quick rows on the CPU: the check of the GPU evaluation path
